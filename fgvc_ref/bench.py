@@ -81,13 +81,59 @@ def bench_ema(*, repeats: int, device: str = "cpu") -> list[dict]:
     return [_row("ema", "EMA.update, ResNet-50 params+buffers", t_ours, "torchvision EMA (AveragedModel) update", t_ref, device)]
 
 
+def _test_image(size: int = 256):
+    """A deterministic photo-like RGB image (smooth gradients, edges and noise); no data files needed."""
+    import numpy as np
+    from PIL import Image
+
+    g = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    base = np.stack([np.sin(6 * xx) * 60 + 120, np.cos(5 * yy) * 50 + 110, (xx * yy) * 150 + 40], -1)
+    base[size // 3 : size // 2, size // 4 : size // 2] += 60  # an edge
+    return Image.fromarray((base + g.normal(0, 12, base.shape)).clip(0, 255).astype(np.uint8))
+
+
+def bench_augment(*, repeats: int, device: str = "cpu", batch: int = 128, size: int = 224) -> list[dict]:
+    """BatchAugment("trivialaugment", erasing 0.1) on a uint8 batch vs torchvision's per-image PIL
+    pipeline (ClassificationPresetTrain) in a DataLoader with 2 persistent workers; 256 px sources."""
+    import torchvision.transforms as T
+
+    from fgvc_ref.transforms import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, pil_to_float
+
+    img = _test_image()
+    B = T.InterpolationMode.BILINEAR
+    tv = T.Compose([T.RandomResizedCrop(size, interpolation=B, antialias=True), T.RandomHorizontalFlip(),
+                    T.TrivialAugmentWide(interpolation=B), T.PILToTensor(), T.ConvertImageDtype(torch.float),
+                    T.Normalize(IMAGENET_MEAN, IMAGENET_STD), T.RandomErasing(p=0.1)])
+    loader = torch.utils.data.DataLoader(_Repeat(img, tv, 4 * batch), batch_size=batch, num_workers=2, persistent_workers=True)
+    x = (pil_to_float(img) * 255).round().to(torch.uint8).unsqueeze(0).repeat(batch, 1, 1, 1).to(device)
+    augment, g = BatchAugment("trivialaugment", size, erasing_p=0.1), torch.Generator(device=device).manual_seed(0)
+    per_epoch = lambda: [b for b in loader]
+    t_ref = [t / 4 for t in time_call(per_epoch, repeats=max(3, repeats // 4), warmup=1)]  # seconds per batch
+    t_ours = time_call(lambda: augment(x, g), repeats=repeats, warmup=2)
+    row = _row("augment", f"BatchAugment TA+RE, batch {batch}, {size} px", t_ours, "torchvision PIL preset, DataLoader 2 workers", t_ref, device)
+    row["images_per_s"] = {"ours": batch / row["ours"]["median_s"], "twin": batch / row["twin_timing"]["median_s"]}
+    return [row]
+
+
+class _Repeat(torch.utils.data.Dataset):
+    def __init__(self, img, transform, n):
+        self.img, self.transform, self.n = img, transform, n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return self.transform(self.img)
+
+
 def _row(section: str, name: str, ours: list[float], twin_name: str, twin: list[float], device: str) -> dict:
     s_ours, s_twin = summary(ours), summary(twin)
     return {"section": section, "name": name, "twin": twin_name, "device": device, "ours": s_ours, "twin_timing": s_twin,
             "ratio_vs_twin": s_ours["median_s"] / s_twin["median_s"]}
 
 
-SECTIONS: dict[str, Callable[..., list[dict]]] = {"optim": bench_optim, "ema": bench_ema}
+SECTIONS: dict[str, Callable[..., list[dict]]] = {"optim": bench_optim, "ema": bench_ema, "augment": bench_augment}
 
 
 def environment() -> dict[str, object]:
@@ -123,6 +169,8 @@ def run(sections: list[str], *, repeats: int, device: str, json_path: str | None
         o, t = r["ours"], r["twin_timing"]
         print(f"{r['name']:<42} {o['median_s'] * 1e3:>10.2f} {o['min_s'] * 1e3:>7.2f}-{o['max_s'] * 1e3:<8.2f}   "
               f"{r['twin']:<40} {t['median_s'] * 1e3:>10.2f} {r['ratio_vs_twin']:>6.2f}")
+        if "images_per_s" in r:
+            print(f"{'':<42} img/s: ours {r['images_per_s']['ours']:.0f}, twin {r['images_per_s']['twin']:.0f}")
     if json_path:
         with open(json_path, "w") as f:
             json.dump({"environment": env, "rows": rows}, f, indent=2)

@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time each technique against its torch/torchvision twin (medians, ratios)",
                        description="Time each hand-written technique against its twin in one process; print medians, "
                                    "min-max and ratios, optionally write JSON.")
-    b.add_argument("--only", default="optim,ema", help="comma-separated sections (default: %(default)s)")
+    b.add_argument("--only", default="optim,ema,augment", help="comma-separated sections: optim, ema, augment (default: %(default)s)")
     b.add_argument("--repeats", type=int, default=20, help="timed repeats per measurement (default: %(default)s)")
     b.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     b.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
