@@ -39,14 +39,20 @@ def check_args(p: float, scale: tuple[float, float], ratio: tuple[float, float],
         raise ValueError(f"value must be a number, a tuple of per-channel numbers, or 'random', got {value!r}")
 
 
-def _value_tensor(value: Value, c: int, like: Tensor) -> Tensor | None:
-    """The fill as a ``(C, 1, 1)`` tensor, or None for ``"random"``."""
+def _values(value: Value, c: int) -> list[float] | None:
+    """The fill as one number per channel, or None for ``"random"``."""
     if isinstance(value, str):
         return None
     values = [float(value)] if isinstance(value, (int, float)) else [float(v) for v in value]
     if len(values) not in (1, c):
         raise ValueError(f"value must have 1 or {c} (channel) entries, got {len(values)}")
-    return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1, 1)
+    return values * c if len(values) == 1 else values
+
+
+def _value_tensor(value: Value, c: int, like: Tensor) -> Tensor | None:
+    """The fill as a ``(C, 1, 1)`` tensor, or None for ``"random"``."""
+    values = _values(value, c)
+    return None if values is None else torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1, 1)
 
 
 def erasing_params(img: Tensor, scale, ratio, value: Value, generator: torch.Generator | None = None):
@@ -93,7 +99,8 @@ class RandomErasing:
 
 
 def random_erasing_batch(
-    x: Tensor, *, p: float, scale=(0.02, 0.33), ratio=(0.3, 3.3), value: Value = 0, generator: torch.Generator | None = None
+    x: Tensor, *, p: float, scale=(0.02, 0.33), ratio=(0.3, 3.3), value: Value = 0,
+    generator: torch.Generator | None = None, inplace: bool = False,
 ) -> Tensor:
     """Erase one rectangle per image of an ``N x C x H x W`` batch, each image with its own draw."""
     check_args(p, scale, ratio, value)
@@ -111,10 +118,15 @@ def random_erasing_batch(
     erase &= ok.any(1)
     i = torch.minimum((torch.rand(n, generator=generator, **dev) * (height - h + 1)).long(), height - h)  # U{0..H-h}
     j = torch.minimum((torch.rand(n, generator=generator, **dev) * (width - w + 1)).long(), width - w)
-    rows = torch.arange(height, **dev).view(1, -1, 1)
-    cols = torch.arange(width, **dev).view(1, 1, -1)
-    view = lambda t: t.view(-1, 1, 1)
-    mask = (view(erase) & (rows >= view(i)) & (rows < view(i + h)) & (cols >= view(j)) & (cols < view(j + w))).unsqueeze(1)
-    v = _value_tensor(value, c, x)
-    fill = torch.randn(x.shape, generator=generator, dtype=x.dtype, **dev) if v is None else v.to(x.dtype).unsqueeze(0)
-    return torch.where(mask, fill, x)
+    rows = torch.arange(height, **dev).view(1, -1)
+    cols = torch.arange(width, **dev).view(1, -1)
+    in_rows = erase.view(-1, 1) & (rows >= i.view(-1, 1)) & (rows < (i + h).view(-1, 1))  # (N, H)
+    in_cols = (cols >= j.view(-1, 1)) & (cols < (j + w).view(-1, 1))  # (N, W)
+    mask = (in_rows.unsqueeze(2) & in_cols.unsqueeze(1)).unsqueeze(1)  # (N, 1, H, W)
+    fills = _values(value, c)
+    if fills is None:
+        return torch.where(mask, torch.randn(x.shape, generator=generator, dtype=x.dtype, **dev), x, **({"out": x} if inplace else {}))
+    out = x if inplace else x.clone()
+    for k, fill in enumerate(fills):  # a constant per channel: fill in place
+        out[:, k : k + 1].masked_fill_(mask, fill)
+    return out

@@ -210,10 +210,12 @@ class BatchAugment:
             x = trivial_augment_batch(x, generator=generator)
         y = x.to(torch.float32).div_(255)
         if self.policy == "standard" and self.lighting > 0:
-            y = y + lighting_noise(n, self.lighting, generator=generator, device=x.device).view(n, 3, 1, 1)
-        y = normalize(y, self.mean, self.std)
+            y += lighting_noise(n, self.lighting, generator=generator, device=x.device).view(n, 3, 1, 1)
+        m = torch.tensor(self.mean, device=y.device).view(-1, 1, 1)
+        s = torch.tensor(self.std, device=y.device).view(-1, 1, 1)
+        y = y.sub_(m).div_(s)  # normalize(), in place on our own tensor
         if self.erasing_p > 0:
-            y = random_erasing_batch(y, p=self.erasing_p, value=0, generator=generator)
+            y = random_erasing_batch(y, p=self.erasing_p, value=0, generator=generator, inplace=True)
         return y
 
     def __repr__(self) -> str:
