@@ -84,8 +84,8 @@ def color_jitter_batch(x: Tensor, strength: float = 0.4, *, generator: torch.Gen
 def lighting_noise(n: int, std: float = 0.1, *, generator: torch.Generator | None = None, device=None) -> Tensor:
     """Per-image RGB offsets ``V (alpha * lambda)``, ``alpha ~ N(0, std^2)``: shape ``(n, 3)``."""
     alpha = torch.randn(n, 3, generator=generator, device=device) * std
-    eigval = torch.tensor(EIGVAL, device=device)
-    eigvec = torch.tensor(EIGVEC, device=device)
+    device = torch.device(device or "cpu")
+    eigval, eigvec = K.constant(EIGVAL, device), K.constant(EIGVEC, device)
     return (alpha * eigval) @ eigvec.T
 
 

@@ -22,6 +22,8 @@ separately, as torch does when it multiplies a uint8 tensor by a Python float.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -37,6 +39,13 @@ def check_images(x: Tensor, name: str = "images") -> None:
         raise ValueError(f"{name} must have shape N x C x H x W, got shape {tuple(x.shape)}")
     if x.shape[1] not in (1, 3):
         raise ValueError(f"{name} must have 1 or 3 channels (dim 1), got {x.shape[1]} in shape {tuple(x.shape)}")
+
+
+@functools.lru_cache(maxsize=128)
+def constant(values: tuple, device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
+    """A small constant tensor, made once per device: building it from Python values on every call
+    would copy host -> device each time, and that copy waits for the GPU. Callers must not modify it."""
+    return torch.tensor(values, dtype=dtype, device=device)
 
 
 def per_image(v: Tensor, like: Tensor) -> Tensor:
@@ -152,7 +161,7 @@ def sharpness(x: Tensor, factor: Tensor) -> Tensor:
         return x
     c = x.shape[1]
     a, b = 1.0 / 13.0, 5.0 / 13.0
-    kernel = torch.tensor([[a, a, a], [a, b, a], [a, a, a]], dtype=torch.float32, device=x.device).expand(c, 1, 3, 3)
+    kernel = constant(((a, a, a), (a, b, a), (a, a, a)), x.device).expand(c, 1, 3, 3)
     out = x.to(torch.float32)
     smooth = F.conv2d(out, kernel, groups=c).round_()
     inner = out[..., 1:-1, 1:-1]
@@ -186,7 +195,7 @@ def affine(x: Tensor, matrix: Tensor, *, fill: float | tuple[float, ...] = 0.0) 
     ys = torch.linspace((1.0 - h) * 0.5, (h - 1.0) * 0.5, h, device=x.device)
     xs = torch.linspace((1.0 - w) * 0.5, (w - 1.0) * 0.5, w, device=x.device)
     base = torch.stack([xs.expand(h, w), ys.unsqueeze(1).expand(h, w), torch.ones(h, w, device=x.device)], -1)
-    theta = matrix.to(torch.float32).transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h], device=x.device)
+    theta = matrix.to(torch.float32).transpose(1, 2) / constant((0.5 * w, 0.5 * h), x.device)
     grid = (base.view(1, h * w, 3) @ theta).view(n, h, w, 2)
     fills = (fill,) if isinstance(fill, (int, float)) else tuple(fill)
     src = x.to(torch.float32)
@@ -195,7 +204,7 @@ def affine(x: Tensor, matrix: Tensor, *, fill: float | tuple[float, ...] = 0.0) 
     else:  # carry a mask channel, then blend the fill in where the sample left the image
         out = F.grid_sample(torch.cat([src, torch.ones_like(src[:, :1])], 1), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         out, mask = out[:, :-1], out[:, -1:]
-        fill_t = torch.tensor(fills, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+        fill_t = constant(fills, x.device).view(1, -1, 1, 1)
         out = out.sub_(fill_t).mul_(mask).add_(fill_t)
     return out.round_().to(torch.uint8)
 
@@ -204,7 +213,7 @@ def shear_matrix(x: Tensor, shear_deg_x: Tensor, shear_deg_y: Tensor) -> Tensor:
     """Shear about the top-left corner (TrivialAugment's ShearX / ShearY)."""
     n, _, h, w = x.shape
     zeros = torch.zeros(n, dtype=torch.float64, device=x.device)
-    corner = torch.tensor([-0.5 * w, -0.5 * h], dtype=torch.float64, device=x.device).expand(n, 2)
+    corner = constant((-0.5 * w, -0.5 * h), x.device, torch.float64).expand(n, 2)
     return inverse_affine_matrix(zeros, torch.zeros_like(corner), torch.stack([shear_deg_x, shear_deg_y], 1), corner)
 
 

@@ -88,7 +88,7 @@ def rrc_params_batch(n: int, height: int, width: int, scale=SCALE, ratio=RATIO, 
     h, w = hs.gather(1, first).squeeze(1), ws.gather(1, first).squeeze(1)
     i = torch.minimum((torch.rand(n, generator=generator, **dev) * (height - h + 1)).long(), height - h)
     j = torch.minimum((torch.rand(n, generator=generator, **dev) * (width - w + 1)).long(), width - w)
-    fallback = torch.tensor(_centre_fallback(height, width, ratio), **dev)
+    fallback = K.constant(_centre_fallback(height, width, ratio), torch.device(device or "cpu"), torch.int64)
     return torch.where(ok.any(1, keepdim=True), torch.stack([i, j, h, w], 1), fallback)
 
 
@@ -122,8 +122,8 @@ def pil_to_float(img: Image.Image) -> Tensor:
 
 def normalize(x: Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> Tensor:
     """``(x - mean) / std`` per channel (``C x H x W`` or ``N x C x H x W``)."""
-    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(-1, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+    m = K.constant(tuple(mean), x.device, x.dtype).view(-1, 1, 1)
+    s = K.constant(tuple(std), x.device, x.dtype).view(-1, 1, 1)
     return x.sub(m).div_(s)
 
 
@@ -211,8 +211,8 @@ class BatchAugment:
         y = x.to(torch.float32).div_(255)
         if self.policy == "standard" and self.lighting > 0:
             y += lighting_noise(n, self.lighting, generator=generator, device=x.device).view(n, 3, 1, 1)
-        m = torch.tensor(self.mean, device=y.device).view(-1, 1, 1)
-        s = torch.tensor(self.std, device=y.device).view(-1, 1, 1)
+        m = K.constant(tuple(self.mean), y.device).view(-1, 1, 1)
+        s = K.constant(tuple(self.std), y.device).view(-1, 1, 1)
         y = y.sub_(m).div_(s)  # normalize(), in place on our own tensor
         if self.erasing_p > 0:
             y = random_erasing_batch(y, p=self.erasing_p, value=0, generator=generator, inplace=True)

@@ -154,14 +154,14 @@ def sample_trivial_augment(n: int, *, generator: torch.Generator | None = None, 
     op = torch.randint(len(OPS), (n,), generator=generator, device=device)
     k = torch.randint(NUM_BINS, (n,), generator=generator, device=device)
     s = torch.randint(2, (n,), generator=generator, device=device)
-    has_bins = torch.tensor([bool(o.magnitudes) for o in OPS], device=device)[op]
-    signed = torch.tensor([o.signed for o in OPS], device=device)[op]
+    has_bins = K.constant(tuple(bool(o.magnitudes) for o in OPS), torch.device(device), torch.bool)[op]
+    signed = K.constant(tuple(o.signed for o in OPS), torch.device(device), torch.bool)[op]
     return TrivialAugmentDraw(op, torch.where(has_bins, k, 0), signed & (s == 1))
 
 
 def magnitude_table(device=None) -> Tensor:
     """``(14, 31)`` float64 table of :data:`OPS` magnitudes (0 for ops without bins)."""
-    return torch.tensor([o.magnitudes or (0.0,) * NUM_BINS for o in OPS], dtype=torch.float64, device=device)
+    return K.constant(tuple(o.magnitudes or (0.0,) * NUM_BINS for o in OPS), torch.device(device or "cpu"), torch.float64)
 
 
 def trivial_augment_batch(
@@ -223,7 +223,7 @@ def apply_ops_batch(x: Tensor, op: Tensor, m: Tensor, *, grouped: bool = False) 
     """Apply op ``op[n]`` at signed magnitude ``m[n]`` (float64) to image ``n``, for all ``n`` at once."""
     out = x
     for names, kernel in FAMILIES:
-        member = torch.isin(op, torch.tensor([OP_INDEX[k] for k in names], device=op.device))
+        member = torch.isin(op, K.constant(tuple(OP_INDEX[k] for k in names), op.device, torch.int64))
         if grouped:
             idx = member.nonzero().squeeze(1)
             if idx.numel():

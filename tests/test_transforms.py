@@ -153,3 +153,18 @@ def test_autoaugment_is_reference_only_and_bad_batches_are_refused():
         BatchAugment()(torch.zeros(2, 3, 8, 8))
     with pytest.raises(ValueError, match="EvalTransform|resize"):
         EvalTransform(224, resize=100)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("policy", ["trivialaugment", "standard"])
+def test_batch_augment_on_cuda_never_syncs_with_the_host(policy):
+    """PERF.md: no host sync inside an epoch. CUDA's sync debug mode turns any sync into an error."""
+    x = torch.randint(0, 256, (32, 3, 72, 64), dtype=torch.uint8, device="cuda")
+    augment, g = BatchAugment(policy, 56, erasing_p=0.5), torch.Generator(device="cuda").manual_seed(0)
+    augment(x, g)  # first call: per-device constants are made once
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        y = augment(x, g)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert y.shape == (32, 3, 56, 56) and y.is_cuda
