@@ -127,13 +127,37 @@ class _Repeat(torch.utils.data.Dataset):
         return self.transform(self.img)
 
 
+def bench_prepare(*, repeats: int, device: str = "cpu", images: int = 192) -> list[dict]:
+    """``prepare`` throughput: 224 px box crops of synthetic 800x600 JPEGs, one process vs all cores."""
+    import os
+    import tempfile
+
+    from fgvc_ref.data.cache import prepare
+    from fgvc_ref.data.stanford_cars import load_stanford_cars
+    from fgvc_ref.data.synthetic import make_fake_stanford_cars
+
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        fake = make_fake_stanford_cars(f"{tmp}/cars", "devkit", classes=8, per_class=images // 8, image_size=(800, 600))
+        split = load_stanford_cars(fake.root, "train", expected=None)
+        run = lambda workers: prepare(split.records, f"{tmp}/cache{workers}", split="train", classes=split.classes,
+                                      size=224, workers=workers, progress=False)
+        n = max(2, repeats // 4)
+        t_all = time_call(lambda: run(cores), repeats=n, warmup=1)
+        t_one = time_call(lambda: run(1), repeats=n, warmup=1)
+    row = _row("prepare", f"prepare, {cores} processes, {len(split.records)} 800x600 JPEGs -> 224 px", t_all,
+               "prepare, 1 process", t_one, "cpu")
+    row["images_per_s"] = {"ours": len(split.records) / row["ours"]["median_s"], "twin": len(split.records) / row["twin_timing"]["median_s"]}
+    return [row]
+
+
 def _row(section: str, name: str, ours: list[float], twin_name: str, twin: list[float], device: str) -> dict:
     s_ours, s_twin = summary(ours), summary(twin)
     return {"section": section, "name": name, "twin": twin_name, "device": device, "ours": s_ours, "twin_timing": s_twin,
             "ratio_vs_twin": s_ours["median_s"] / s_twin["median_s"]}
 
 
-SECTIONS: dict[str, Callable[..., list[dict]]] = {"optim": bench_optim, "ema": bench_ema, "augment": bench_augment}
+SECTIONS: dict[str, Callable[..., list[dict]]] = {"optim": bench_optim, "ema": bench_ema, "augment": bench_augment, "prepare": bench_prepare}
 
 
 def environment() -> dict[str, object]:

@@ -1,0 +1,48 @@
+"""fgvc_ref.data.fashion_mnist: the Debian files, the 'tops' subset, IDX validation."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from fgvc_ref.data.fashion_mnist import DEFAULT_ROOT, TOPS, load_fashion_mnist, read_idx
+from fgvc_ref.data.records import DatasetError
+
+needs_debian_files = pytest.mark.skipif(
+    not (DEFAULT_ROOT / "t10k-images-idx3-ubyte.gz").is_file(),
+    reason=f"Fashion-MNIST not installed at {DEFAULT_ROOT}: apt-get install -y dataset-fashion-mnist (.ci/run does)",
+)
+
+
+@needs_debian_files
+def test_loads_the_debian_files_with_the_published_counts():
+    test = load_fashion_mnist("test")
+    assert test.images.shape == (10_000, 3, 28, 28) and len(test.classes) == 10
+    assert np.bincount(test.labels.numpy()).tolist() == [1000] * 10
+    assert test.images.dtype.is_floating_point is False and (test.images[:, 0] == test.images[:, 2]).all()
+
+
+@needs_debian_files
+def test_tops_subset_keeps_four_lookalike_classes_relabelled_and_resizes():
+    tops = load_fashion_mnist("test", subset="tops", size=32)
+    full = load_fashion_mnist("test")
+    assert tops.classes == ["T-shirt/top", "Pullover", "Coat", "Shirt"]
+    assert tops.images.shape == (4000, 3, 32, 32) and sorted(set(tops.labels.tolist())) == [0, 1, 2, 3]
+    keep = np.isin(full.labels.numpy(), TOPS)
+    assert (np.array(TOPS)[tops.labels.numpy()] == full.labels.numpy()[keep]).all()
+
+
+def test_idx_reader_checks_magic_and_size(tmp_path):
+    good = tmp_path / "x-labels-idx1-ubyte.gz"
+    good.write_bytes(gzip.compress(np.array([2049, 3], ">u4").tobytes() + bytes([1, 2, 3])))
+    assert read_idx(good, 2049).tolist() == [1, 2, 3]
+    bad = tmp_path / "short-labels-idx1-ubyte.gz"
+    bad.write_bytes(gzip.compress(np.array([2049, 5], ">u4").tobytes() + bytes([1])))
+    with pytest.raises(DatasetError, match="header says"):
+        read_idx(bad, 2049)
+    with pytest.raises(DatasetError, match="magic 2051"):
+        read_idx(good, 2051)
+    with pytest.raises(DatasetError, match="dataset-fashion-mnist"):
+        load_fashion_mnist("train", root=tmp_path)
+    with pytest.raises(DatasetError, match="subset"):
+        load_fashion_mnist("train", subset="shoes")
