@@ -214,3 +214,27 @@ def test_prepare_cli_refuses_a_non_full_copy_then_prepares_it_with_any_size(tmp_
     assert main(["prepare", "--data", str(fake.root), "--out", str(tmp_path / "c"), "--any-size", "--train-size", "20", "--test-size", "16", "--workers", "1"]) == 0
     assert load_cache(tmp_path / "c", "train").images.shape == (6, 3, 20, 20)
     assert load_cache(tmp_path / "c", "test").images.shape == (6, 3, 16, 16)
+
+
+def test_exif_orientation_is_logged_not_applied_and_bombs_and_bad_boxes_are_listed(tmp_path, monkeypatch):
+    """DATA.md: boxes refer to raw pixels, so EXIF rotation is counted, never applied; a decompression
+    bomb and a zero-area box are reported in the same complete list as unreadable files."""
+    img = coordinate_image(40, 20)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW" orientation tag
+    rotated = tmp_path / "rotated.jpg"
+    img.save(rotated, exif=exif, quality=100)
+    out = tmp_path / "c"
+    prepare([Record(str(rotated), 0, None)], out, split="train", classes=["a"], size=10, workers=1, progress=False)
+    cached = load_cache(out, "train")
+    assert cached.manifest["exif_rotated"] == [str(rotated)]
+    red = cached.images[0, 0].float()  # red = x coordinate: unrotated, it still grows along each row
+    assert red.std(dim=1).mean() > 5 * red.std(dim=0).mean()
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (64, 64)).save(big)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 4096 px > 2x the limit: a "bomb" here
+    records = [Record(str(big), 0, None), Record(str(rotated), 0, (5, 5, 4, 9))]
+    with pytest.raises(DatasetError) as info:
+        prepare(records, tmp_path / "d", split="train", classes=["a"], size=10, workers=1, progress=False)
+    assert "2 of 2" in str(info.value) and "DecompressionBomb" in str(info.value) and "zero area" in str(info.value)
