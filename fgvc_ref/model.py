@@ -1,0 +1,60 @@
+"""The network: any torchvision classification model by name, with a new head for K classes.
+
+Weights: ``"IMAGENET1K_V1"`` (ResNet-50: 76.13% ImageNet top-1) or ``"IMAGENET1K_V2"`` (80.86%) are
+torchvision's and download on first use on a user's machine; the blog does not say which it used
+(DATA.md), so V1 is the default and the choice is recorded with every run. ``"none"`` starts from
+scratch (proxies); any other value is a path to a state dict saved with ``torch.save``, loaded with
+``weights_only=True``. The new head is the model's last ``nn.Linear`` replaced by one with K outputs,
+initialised by PyTorch's default. ``"tiny_cnn"`` is a small BatchNorm-free network for CPU tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+PRETRAINED = ("IMAGENET1K_V1", "IMAGENET1K_V2")
+
+
+def tiny_cnn(num_classes: int = 10) -> nn.Module:
+    """Two conv blocks and a linear head; no BatchNorm, so data-parallel runs match single-process ones."""
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(32, num_classes),
+    )
+
+
+def build_model(name: str, num_classes: int, weights: str = "none") -> nn.Module:
+    """The named model with its classifier replaced for ``num_classes`` (see the module docstring)."""
+    if name == "tiny_cnn":
+        model = tiny_cnn(1000)
+    else:
+        import torchvision
+
+        try:
+            builder = torchvision.models.get_model_builder(name)
+        except ValueError:
+            raise ValueError(f"unknown model {name!r}; use a torchvision classification model, e.g. "
+                             f"{sorted(torchvision.models.list_models(torchvision.models))[:8]} ..., or 'tiny_cnn'") from None
+        model = builder(weights=weights if weights in PRETRAINED else None)
+    if weights not in (*PRETRAINED, "none"):
+        path = Path(weights)
+        if not path.is_file():
+            raise ValueError(f"weights must be one of {PRETRAINED}, 'none', or a state-dict file; {weights!r} is none of these")
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    _replace_head(model, num_classes)
+    return model
+
+
+def _replace_head(model: nn.Module, num_classes: int) -> None:
+    parent, key, last = None, None, None
+    for module in model.modules():
+        for child_name, child in module.named_children():
+            if isinstance(child, nn.Linear):
+                parent, key, last = module, child_name, child
+    if last is None:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear head to replace")
+    setattr(parent, key, nn.Linear(last.in_features, num_classes, bias=last.bias is not None))

@@ -1,0 +1,445 @@
+"""The training loop: one step path, two data paths, exact resume.
+
+Per epoch ``e``: set the LR ``recipe.lrs()[e]``; for each batch ``i``: augment, forward -> loss ->
+backward -> NAG step -> EMA update when ``i % ema_steps == 0`` (counter reset during warmup); then
+evaluate the raw model and the EMA, apply early stopping, log one JSON line and publish a checkpoint.
+
+Data paths, both fed by the same prepared uint8 cache and the same ``Recipe``:
+- **fast** (default on CUDA): the cache lives on the device, batches are index gathers and
+  :class:`~fgvc_ref.transforms.BatchAugment` runs there; no DataLoader, no host sync inside an epoch
+  (losses, accuracy and the first non-finite step accumulate in device tensors, read once per epoch);
+- **reference** (default on the CPU): torchvision-style per-image PIL transforms
+  (:class:`~fgvc_ref.transforms.TrainTransform`) in DataLoader workers with persistent workers.
+The two are equal in distribution (tests/test_transforms.py), not in random stream.
+
+Randomness never depends on history: epoch ``e``'s order comes from a generator seeded with
+``(seed, e)``, batch ``i``'s augmentation (fast path) from ``(seed, e, i)`` and image ``p``'s
+(reference path) from ``(seed, e, p)``. So a run resumed from any checkpoint, at an epoch boundary
+or mid-epoch after Ctrl-C/SIGTERM, replays exactly what an uninterrupted run does. Under ``torchrun``
+each of W processes takes its contiguous 1/W of every global batch (``batch_size * W``), gradients
+are averaged by DDP, and the EMA decay adjustment uses W, as torchvision's does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import signal
+import sys
+import time
+from pathlib import Path
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from fgvc_ref import checkpoint as ckpt
+from fgvc_ref.data.cache import atomic_write
+from fgvc_ref.data.sources import Data
+from fgvc_ref.ema import EMA, resets_after_update, should_update
+from fgvc_ref.losses import LabelSmoothingCrossEntropy
+from fgvc_ref.mix import mix_batch
+from fgvc_ref.model import build_model
+from fgvc_ref.optim import NAG
+from fgvc_ref.recipe import Recipe, as_dict
+from fgvc_ref.schedules import set_lr
+from fgvc_ref.transforms import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, TrainTransform, normalize, pil_to_float
+
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+class Interrupted(Exception):
+    def __init__(self, signum: int, checkpoint: Path) -> None:
+        super().__init__(f"stopped by signal {signum}; checkpoint {checkpoint}")
+        self.exit_code, self.checkpoint = EXIT_SIGNAL.get(signum, 1), checkpoint
+
+
+def subseed(*parts: int) -> int:
+    """A 63-bit seed from integers, independent of Python's hash randomisation."""
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little") >> 1
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def split_validation(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stratified hold-out: ``round(fraction * n_c)`` (>= 1 when n_c > 1) images of each class c."""
+    g = torch.Generator().manual_seed(subseed(seed, -1))
+    train, val = [], []
+    for c in labels.unique().tolist():
+        idx = (labels == c).nonzero().squeeze(1)
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        k = min(len(idx) - 1, max(1, round(fraction * len(idx)))) if len(idx) > 1 else 0
+        val.append(idx[:k]), train.append(idx[k:])
+    return torch.cat(train).sort().values, torch.cat(val).sort().values
+
+
+def eval_batches(images: torch.Tensor, size: int, batch: int, device):
+    """Normalised float batches at ``size`` px, made on the device from the uint8 test cache."""
+    for start in range(0, len(images), batch):
+        x = images[start : start + batch].to(device, non_blocking=True)
+        x = x.to(torch.float32).div_(255)
+        if x.shape[-1] != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        yield normalize(x), start
+
+
+class _ReferenceDataset(torch.utils.data.Dataset):
+    """uint8 cache -> PIL -> TrainTransform, with a generator seeded from (seed, epoch, image index)."""
+
+    def __init__(self, images, labels, transform, seed):
+        self.images, self.labels, self.transform, self.seed = images, labels, transform, seed
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, key):
+        epoch, index = key
+        img = Image.fromarray(self.images[index].permute(1, 2, 0).numpy())
+        return self.transform(img, torch.Generator().manual_seed(subseed(self.seed, epoch, index))), self.labels[index]
+
+
+class _NoAugment:
+    """policy 'none': resize to the training size and normalise (deterministic)."""
+
+    def __init__(self, size):
+        self.size = size
+
+    def __call__(self, x, generator=None):
+        if isinstance(x, Image.Image):
+            return normalize(pil_to_float(x.resize((self.size, self.size), Image.BILINEAR)))
+        x = x.to(torch.float32).div_(255)
+        if x.shape[-1] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        return normalize(x)
+
+
+# --- one step ---------------------------------------------------------------------------------
+
+
+def train_step(model, optimizer, criterion, x, target, *, amp_device: str, amp: bool):
+    """forward -> loss -> backward -> optimizer step; returns the detached loss and logits."""
+    with torch.autocast(device_type=amp_device, dtype=torch.bfloat16, enabled=amp):
+        logits = model(x)
+    loss = criterion(logits.float(), target)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), logits.detach()
+
+
+@torch.no_grad()
+def evaluate(model, criterion, images, labels, *, size, batch, device, amp) -> dict:
+    model.eval()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    for x, start in eval_batches(images, size, batch, device):
+        y = labels[start : start + len(x)].to(device)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(x)
+        loss_sum += criterion(logits.float(), y) * len(y)
+        correct += (logits.argmax(1) == y).sum()
+    model.train()
+    n = len(images)
+    return {"loss": loss_sum.item() / n, "acc": 100.0 * correct.item() / n}
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def environment(device: torch.device, deterministic: bool) -> dict:
+    import torchvision
+
+    cuda = torch.cuda.is_available()
+    return {
+        "python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+        "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+        "deterministic": deterministic, "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str | None = None, progress: bool = True,
+          stop_after_epochs: int | None = None) -> dict:
+    """Run (or resume) one training run in ``out``; returns the summary written to ``out/summary.json``.
+
+    ``stop_after_epochs``: leave after that many more epochs as if interrupted (tests, time slicing).
+    """
+    out = Path(out)
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if recipe.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not recipe.deterministic
+    path = recipe.path if recipe.path != "auto" else ("fast" if device.type == "cuda" and recipe.policy != "autoaugment" else "reference")
+    if recipe.policy == "autoaugment":
+        path = "reference"
+    amp = device.type == "cuda"
+    K = len(data.classes)
+
+    # data, split into train / validation / test
+    train_idx, val_idx = (split_validation(data.train_labels, recipe.val_fraction, seed) if recipe.val_fraction > 0
+                          else (torch.arange(len(data.train_labels)), torch.arange(0)))
+    train_x, train_y = data.train_images[train_idx], data.train_labels[train_idx]
+    val_x, val_y = data.train_images[val_idx], data.train_labels[val_idx]
+    if path == "fast":
+        train_x, train_y = train_x.to(device), train_y.to(device)
+
+    # model, optimiser, loss, EMA
+    torch.manual_seed(seed)
+    model = build_model(recipe.model, K, recipe.weights).to(device)
+    if device.type == "cuda" and recipe.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    step_model = torch.compile(net) if recipe.compile else net
+    optimizer = NAG(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    criterion = LabelSmoothingCrossEntropy(recipe.label_smoothing, convention=recipe.smoothing_convention)
+    ema_decay = recipe.ema_update_decay(world)
+    ema = EMA(model, ema_decay) if recipe.ema else None
+    lrs = recipe.lrs()
+
+    # resume
+    identity = {"recipe": as_dict(recipe), "data": data.fingerprint, "seed": seed, "world_size": world}
+    state = {"epoch": 0, "step": 0, "history": [], "best": -1.0, "best_epoch": -1, "since_best": 0, "acc": None}
+    found = ckpt.load_checkpoint(out) if out.exists() else None
+    if found is not None:
+        saved, where = found
+        _check_compatible(saved["identity"], identity, where)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(saved["ema"])
+        state = saved["state"]
+        if progress and rank == 0:
+            print(f"resuming {out} at epoch {state['epoch']}, step {state['step']} ({where.name})", file=sys.stderr)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out / "recipe.json", {**as_dict(recipe), "seed": seed, "data": data.name, "data_fingerprint": data.fingerprint,
+                                          "path": path, "world_size": world, "ema_update_decay": ema_decay})
+        _write_json(out / "env.json", environment(device, recipe.deterministic))
+        if progress:
+            print(f"{recipe.name}: {path} path on {device}, world {world}, EMA decay per update {ema_decay:.6f}", file=sys.stderr)
+
+    # augmentation
+    if recipe.policy == "none":
+        augment = _NoAugment(recipe.image_size)
+    elif path == "fast":
+        augment = BatchAugment(recipe.policy, recipe.image_size, erasing_p=recipe.erasing_p, jitter=recipe.jitter, lighting=recipe.lighting)
+    else:
+        augment = TrainTransform(recipe.policy, recipe.image_size, erasing_p=recipe.erasing_p, jitter=recipe.jitter, lighting=recipe.lighting)
+    loader = _EpochLoader(_ReferenceDataset(train_x, train_y, augment, seed), workers=recipe.workers) if path == "reference" else None
+
+    stop = {"signum": None}
+    previous = {s: signal.signal(s, lambda signum, frame: stop.update(signum=signum)) for s in EXIT_SIGNAL} if _main_thread() else {}
+    epochs_done_here = 0
+    try:
+        while state["epoch"] < recipe.epochs:
+            epoch = state["epoch"]
+            set_lr(optimizer, lrs[epoch])
+            t0 = time.perf_counter()
+            acc = _EpochAccumulator(device, state.get("acc"))
+            perm, slices = _epoch_order(len(train_y), epoch, seed, recipe.batch_size, world, rank)
+            batches = loader.batches(epoch, perm, slices, state["step"]) if loader is not None else None
+            perm = perm.to(device)  # one copy per epoch; batches are slices of it
+            for i in range(state["step"], len(slices)):
+                if loader is not None:
+                    x, y = next(batches)
+                    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                else:
+                    idx = perm[slices[i][0] : slices[i][1]]
+                    g = torch.Generator(device=device).manual_seed(subseed(seed, epoch, i, rank))
+                    x, y = augment(train_x[idx], g), train_y[idx]
+                if device.type == "cuda" and recipe.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                target = y
+                if recipe.mixup_alpha > 0 or recipe.cutmix_alpha > 0:
+                    x, target = mix_batch(x, y, K, mixup_alpha=recipe.mixup_alpha, cutmix_alpha=recipe.cutmix_alpha,
+                                          generator=torch.Generator().manual_seed(subseed(seed, epoch, i, 1)))
+                loss, logits = train_step(step_model, optimizer, criterion, x, target, amp_device=device.type, amp=amp)
+                if ema is not None and should_update(i, recipe.ema_steps):
+                    ema.update(model)
+                    if resets_after_update(epoch, recipe.warmup_epochs):
+                        ema.reset_counter()
+                acc.add(loss, logits, y, i)
+                if stop["signum"] is not None:
+                    state.update(step=i + 1, acc=acc.state())
+                    acc.check_finite(epoch, seed, out)
+                    where = _save(out, rank, model, optimizer, ema, state, identity, epoch, i + 1)
+                    raise Interrupted(stop["signum"], where)
+            acc.check_finite(epoch, seed, out)
+            train_metrics = acc.result(world)
+            seconds = time.perf_counter() - t0
+            row = {"epoch": epoch, "lr": lrs[epoch], "ema_decay": ema_decay if ema else None, "policy": recipe.policy, "seed": seed,
+                   "train_loss": train_metrics["loss"], "train_acc": train_metrics["acc"],
+                   "img_per_s": train_metrics["n"] * world / max(seconds, 1e-9), "epoch_s": seconds}
+            ev = dict(size=recipe.image_size, batch=recipe.eval_batch_size, device=device, amp=amp)
+            test = evaluate(model, criterion, data.test_images, data.test_labels, **ev)
+            row.update(test_loss=test["loss"], test_acc=test["acc"])
+            if ema is not None:
+                ema_test = evaluate(ema.module, criterion, data.test_images, data.test_labels, **ev)
+                row.update(ema_test_loss=ema_test["loss"], ema_test_acc=ema_test["acc"])
+            if len(val_y):
+                row["val_acc"] = evaluate(model, criterion, val_x, val_y, **ev)["acc"]
+                if ema is not None:
+                    row["ema_val_acc"] = evaluate(ema.module, criterion, val_x, val_y, **ev)["acc"]
+            selected = row[("ema_" if ema else "") + ("val_acc" if len(val_y) else "test_acc")]
+            if selected > state["best"]:
+                state.update(best=selected, best_epoch=epoch, since_best=0)
+            else:
+                state["since_best"] += 1
+            row["wall_time"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+            row["recipe"] = as_dict(recipe)
+            state["history"].append(row)
+            state.update(epoch=epoch + 1, step=0, acc=None)
+            if recipe.patience and state["since_best"] >= recipe.patience:
+                state["epoch"] = recipe.epochs  # early stop: nothing left to run
+                row["early_stop"] = True
+            _save(out, rank, model, optimizer, ema, state, identity, state["epoch"], 0)
+            if progress and rank == 0:
+                _print_epoch(row, recipe.epochs, state["history"])
+            epochs_done_here += 1
+            if stop_after_epochs is not None and epochs_done_here >= stop_after_epochs and state["epoch"] < recipe.epochs:
+                return {"interrupted": True, "epoch": state["epoch"]}
+            if stop["signum"] is not None:
+                raise Interrupted(stop["signum"], ckpt.list_checkpoints(out)[-1])
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    summary = _summary(recipe, state, seed, data, path, world, ema is not None)
+    if rank == 0:
+        _write_json(out / "summary.json", summary)
+    return summary
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _epoch_order(n: int, epoch: int, seed: int, batch: int, world: int, rank: int) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """The epoch's permutation from (seed, epoch), padded by wrapping to a multiple of ``world``, and
+    this process's ``(start, end)`` slices of it: global batches of ``batch * world`` cut into ``world``
+    equal contiguous parts. The last, partial batch is kept."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(subseed(seed, epoch)))
+    total = math.ceil(n / world) * world
+    perm = torch.cat([perm, perm[: total - n]])
+    slices = []
+    for start in range(0, total, batch * world):
+        part = (min(start + batch * world, total) - start) // world
+        slices.append((start + rank * part, start + (rank + 1) * part))
+    return perm, slices
+
+
+class _EpochLoader:
+    """Reference path: one persistent DataLoader; each epoch feeds it the (epoch, index) keys of its batches."""
+
+    def __init__(self, dataset, *, workers: int):
+        self.keys: list[list[tuple[int, int]]] = []
+        self.loader = torch.utils.data.DataLoader(dataset, batch_sampler=self, num_workers=workers, persistent_workers=workers > 0)
+
+    def __iter__(self):  # the batch sampler: read when an epoch's iterator starts
+        return iter(list(self.keys))
+
+    def __len__(self):
+        return len(self.keys)
+
+    def batches(self, epoch: int, perm: torch.Tensor, slices, start_step: int):
+        self.keys = [[(epoch, int(i)) for i in perm[a:b]] for a, b in slices[start_step:]]
+        return iter(self.loader)
+
+
+class _EpochAccumulator:
+    """Training loss, accuracy and the first non-finite step, kept on the device until the epoch ends."""
+
+    def __init__(self, device, saved: dict | None):
+        saved = saved or {}
+        self.loss = torch.tensor(saved.get("loss", 0.0), device=device, dtype=torch.float64)
+        self.correct = torch.tensor(saved.get("correct", 0), device=device)
+        self.n = torch.tensor(saved.get("n", 0), device=device)
+        self.first_bad = torch.tensor(saved.get("first_bad", -1), device=device)
+
+    def add(self, loss, logits, y, step):
+        bad = ~torch.isfinite(loss)
+        self.first_bad = torch.where(bad & (self.first_bad < 0), step, self.first_bad)
+        self.loss += loss.double() * len(y)
+        self.correct += (logits.argmax(1) == y).sum()
+        self.n += len(y)
+
+    def state(self) -> dict:
+        return {"loss": self.loss.item(), "correct": int(self.correct), "n": int(self.n), "first_bad": int(self.first_bad)}
+
+    def check_finite(self, epoch, seed, out):
+        step = int(self.first_bad)
+        if step >= 0:
+            last = ckpt.list_checkpoints(out)
+            raise NonFiniteLoss(f"non-finite loss at epoch {epoch}, step {step}, seed {seed}; stopped. "
+                                f"Last good checkpoint: {last[-1] if last else 'none (this was the first epoch)'}")
+
+    def result(self, world) -> dict:
+        t = torch.stack([self.loss, self.correct.double(), self.n.double()])
+        if world > 1:
+            torch.distributed.all_reduce(t)
+        loss, correct, n = t.tolist()
+        return {"loss": loss / max(n, 1), "acc": 100.0 * correct / max(n, 1), "n": n / world}
+
+
+def _save(out, rank, model, optimizer, ema, state, identity, epoch, step) -> Path:
+    if rank != 0:
+        return out / ckpt.checkpoint_name(epoch, step)
+    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "ema": ema.state_dict() if ema else None,
+               "state": state, "identity": identity, "rng": {"torch": torch.get_rng_state()}}
+    where = ckpt.save_checkpoint(out, payload, epoch=epoch, step=step)
+    lines = "".join(json.dumps(r) + "\n" for r in state["history"])
+    atomic_write(out / "metrics.jsonl", lambda f: f.write(lines.encode()))
+    return where
+
+
+def _check_compatible(saved: dict, current: dict, where: Path) -> None:
+    diff = [f"{k}: checkpoint {saved.get(k)!r} != now {current.get(k)!r}" for k in ("data", "seed", "world_size") if saved.get(k) != current.get(k)]
+    old, new = saved.get("recipe", {}), current["recipe"]
+    ignorable = {"path", "workers", "compile", "eval_batch_size"}  # execution choices that do not change the result's definition
+    diff += [f"recipe.{k}: checkpoint {old.get(k)!r} != now {new.get(k)!r}" for k in sorted(set(old) | set(new)) if k not in ignorable and old.get(k) != new.get(k)]
+    if diff:
+        raise ValueError(f"{where}: refusing to resume a different run:\n  " + "\n  ".join(diff) + "\nUse another --out folder for a new run.")
+
+
+def _summary(recipe, state, seed, data, path, world, has_ema) -> dict:
+    last = state["history"][-1] if state["history"] else {}
+    key = ("ema_" if has_ema else "") + "test_acc"
+    best = max(state["history"], key=lambda r: r[key]) if state["history"] else {}
+    return {"stage": recipe.name, "seed": seed, "data": data.name, "path": path, "world_size": world,
+            "reported": "ema" if has_ema else "raw", "last_test_acc": last.get(key), "last_epoch": last.get("epoch"),
+            "best_test_acc_test_selected": best.get(key), "best_epoch": best.get("epoch"),
+            "selected_epoch": state["best_epoch"], "epochs_run": len(state["history"]),
+            "early_stopped": bool(last.get("early_stop")), "train_s": sum(r["epoch_s"] for r in state["history"]),
+            "mean_img_per_s": float(np.mean([r["img_per_s"] for r in state["history"]])) if state["history"] else None}
+
+
+def _print_epoch(row: dict, epochs: int, history: list[dict]) -> None:
+    ema = f" ema {row['ema_test_acc']:.2f}" if "ema_test_acc" in row else ""
+    eta = (epochs - row["epoch"] - 1) * float(np.mean([r["epoch_s"] for r in history[-5:]]))
+    print(f"epoch {row['epoch'] + 1}/{epochs}: lr {row['lr']:.5f} loss {row['train_loss']:.4f} test {row['test_acc']:.2f}{ema} "
+          f"({row['img_per_s']:.0f} img/s, {row['epoch_s']:.1f}s, ETA {eta / 60:.1f} min)", file=sys.stderr)
+
+
+def _write_json(path: Path, obj) -> None:
+    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=1, default=str).encode()))
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
