@@ -151,13 +151,63 @@ def bench_prepare(*, repeats: int, device: str = "cpu", images: int = 192) -> li
     return [row]
 
 
+def bench_train(*, repeats: int, device: str = "cpu", model: str = "resnet18", image_size: int = 32, batch: int = 128,
+                images: int = 1024, stage: str = "ema", epochs: int = 3) -> list[dict]:
+    """One stage's training img/s on the fast and the reference path vs the model-only step
+    (forward + backward + NAG on device-resident random tensors, same batch, size and precision)."""
+    import json
+    import tempfile
+
+    from fgvc_ref.data.cache import prepare
+    from fgvc_ref.data.sources import load_data
+    from fgvc_ref.data.stanford_cars import load_stanford_cars
+    from fgvc_ref.data.synthetic import make_fake_stanford_cars
+    from fgvc_ref.losses import LabelSmoothingCrossEntropy
+    from fgvc_ref.model import build_model
+    from fgvc_ref.optim import NAG
+    from fgvc_ref.recipe import apply_overrides, get_recipe, scale_epochs
+    from fgvc_ref.train import train, train_step
+
+    dev = torch.device(device)
+    with tempfile.TemporaryDirectory() as tmp:
+        per_class = max(1, images // 16)
+        fake = make_fake_stanford_cars(f"{tmp}/raw", "devkit", classes=16, per_class=per_class, image_size=(64, 48))
+        for split, size in (("train", round(image_size * 8 / 7)), ("test", image_size)):
+            s = load_stanford_cars(fake.root, split, expected=None)
+            prepare(s.records, f"{tmp}/cache", split=split, classes=s.classes, size=size, progress=False)
+        data = load_data(f"{tmp}/cache")
+        rates = {}
+        for path in ("fast", "reference"):
+            recipe = apply_overrides(scale_epochs(get_recipe(stage), epochs), [f"model={model}", "weights=none", f"image_size={image_size}",
+                                                                               f"batch_size={batch}", "patience=0", f"path={path}"])
+            train(recipe, data, f"{tmp}/{path}", seed=0, device=device, progress=False)
+            rows = [json.loads(line) for line in open(f"{tmp}/{path}/metrics.jsonl")]
+            rates[path] = [r["img_per_s"] for r in rows[1:]]  # epoch 0 pays warm-up
+    net = build_model(model, 16, "none").to(dev)
+    if dev.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+    opt, crit = NAG(net.parameters(), lr=1e-3), LabelSmoothingCrossEntropy(0.1)
+    x = torch.randn(batch, 3, image_size, image_size, device=dev)
+    y = torch.randint(0, 16, (batch,), device=dev)
+    if dev.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    t_model = time_call(lambda: train_step(net, opt, crit, x, y, amp_device=dev.type, amp=dev.type == "cuda"), repeats=repeats, warmup=3)
+    model_rate = batch / summary(t_model)["median_s"]
+    row = {"section": "train", "name": f"{stage} stage, {model} at {image_size} px, batch {batch}", "device": device,
+           "model_only_img_per_s": model_rate, "model_only_timing": summary(t_model),
+           **{f"{p}_img_per_s": {"median": statistics.median(v), "min": min(v), "max": max(v), "epochs": len(v)} for p, v in rates.items()},
+           **{f"{p}_vs_model_only": statistics.median(v) / model_rate for p, v in rates.items()}}
+    return [row]
+
+
 def _row(section: str, name: str, ours: list[float], twin_name: str, twin: list[float], device: str) -> dict:
     s_ours, s_twin = summary(ours), summary(twin)
     return {"section": section, "name": name, "twin": twin_name, "device": device, "ours": s_ours, "twin_timing": s_twin,
             "ratio_vs_twin": s_ours["median_s"] / s_twin["median_s"]}
 
 
-SECTIONS: dict[str, Callable[..., list[dict]]] = {"optim": bench_optim, "ema": bench_ema, "augment": bench_augment, "prepare": bench_prepare}
+SECTIONS: dict[str, Callable[..., list[dict]]] = {"optim": bench_optim, "ema": bench_ema, "augment": bench_augment, "prepare": bench_prepare,
+                                                  "train": bench_train}
 
 
 def environment() -> dict[str, object]:
@@ -181,15 +231,19 @@ def _cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
-def run(sections: list[str], *, repeats: int, device: str, json_path: str | None) -> list[dict]:
+def run(sections: list[str], *, repeats: int, device: str, json_path: str | None, train_config: dict | None = None) -> list[dict]:
     unknown = sorted(set(sections) - SECTIONS.keys())
     if unknown:
         raise ValueError(f"unknown bench section(s) {unknown}; valid: {sorted(SECTIONS)}")
-    rows = [row for name in sections for row in SECTIONS[name](repeats=repeats, device=device)]
+    rows = [row for name in sections for row in SECTIONS[name](repeats=repeats, device=device, **((train_config or {}) if name == "train" else {}))]
     env = environment()
     print(f"# {env['cpu']} x{env['cpu_threads']} threads, gpu={env['gpu']}, torch {env['torch']}, torchvision {env['torchvision']}")
     print(f"{'ours':<42} {'median ms':>10} {'min-max ms':>16}   {'twin':<40} {'median ms':>10} {'ratio':>6}")
     for r in rows:
+        if r["section"] == "train":
+            print(f"{r['name']}: model-only {r['model_only_img_per_s']:.0f} img/s; fast path {r['fast_img_per_s']['median']:.0f} "
+                  f"({r['fast_vs_model_only']:.2f}x); reference path {r['reference_img_per_s']['median']:.0f} ({r['reference_vs_model_only']:.2f}x)")
+            continue
         o, t = r["ours"], r["twin_timing"]
         print(f"{r['name']:<42} {o['median_s'] * 1e3:>10.2f} {o['min_s'] * 1e3:>7.2f}-{o['max_s'] * 1e3:<8.2f}   "
               f"{r['twin']:<40} {t['median_s'] * 1e3:>10.2f} {r['ratio_vs_twin']:>6.2f}")

@@ -13,7 +13,13 @@ def _bench(args: argparse.Namespace) -> int:
     from fgvc_ref import bench
 
     torch_threads(args.threads)
-    bench.run(args.only.split(","), repeats=args.repeats, device=args.device, json_path=args.json)
+    config = {}
+    for item in filter(None, (args.train_config or "").split(",")):
+        key, _, value = item.partition("=")
+        if key not in ("model", "image_size", "batch", "images", "stage", "epochs"):
+            raise ValueError(f"--train-config key {key!r} unknown; valid: model, image_size, batch, images, stage, epochs")
+        config[key] = value if key in ("model", "stage") else int(value)
+    bench.run(args.only.split(","), repeats=args.repeats, device=args.device, json_path=args.json, train_config=config)
     return 0
 
 
@@ -39,6 +45,52 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from fgvc_ref.checkpoint import CheckpointError
+    from fgvc_ref.data.sources import load_data
+    from fgvc_ref.recipe import apply_overrides, get_recipe, scale_epochs
+    from fgvc_ref.train import Interrupted, NonFiniteLoss, train
+
+    recipe = get_recipe(args.stage)  # unknown stage or field: a ValueError listing the valid ones, before any work
+    if args.epochs is not None:
+        recipe = scale_epochs(recipe, args.epochs)
+    recipe = apply_overrides(recipe, args.set)
+    if args.data is None and args.cache is None:
+        raise ValueError("give --cache DIR (a prepared cache) or --data fashion-mnist[:tops][@SIZE]")
+    data = load_data(args.cache if args.cache is not None else args.data, verify_sources=not args.no_verify_sources)
+    torch_threads(args.threads)
+    try:
+        summary = train(recipe, data, args.out, seed=args.seed, device=args.device, progress=not args.quiet)
+    except Interrupted as e:
+        print(f"interrupted: {e}. Run the same command again to resume.", file=sys.stderr)
+        return e.exit_code
+    except NonFiniteLoss as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 4
+    print(f"{summary['stage']} seed {summary['seed']}: last-epoch {summary['reported']} test top-1 {summary['last_test_acc']:.2f}% -> {args.out}/summary.json")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from fgvc_ref.report import write_report
+
+    path = write_report(args.runs, args.out, command=args.command_line, title=args.title, section=args.section)
+    print(f"report written to {path}")
+    return 0
+
+
+def _make_synthetic(args: argparse.Namespace) -> int:
+    from fgvc_ref.data.synthetic import make_fake_stanford_cars
+
+    fake = make_fake_stanford_cars(args.out, args.layout, classes=args.classes, per_class=args.per_class, seed=args.seed,
+                                   image_size=(args.width, args.height))
+    print(f"synthetic {args.layout} dataset: {args.classes} classes x {args.per_class} images per split -> {fake.root}")
+    return 0
+
+
 def torch_threads(n: int | None) -> None:
     if n:
         import torch
@@ -53,11 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time each technique against its torch/torchvision twin (medians, ratios)",
                        description="Time each hand-written technique against its twin in one process; print medians, "
                                    "min-max and ratios, optionally write JSON.")
-    b.add_argument("--only", default="optim,ema,augment", help="comma-separated sections: optim, ema, augment, prepare (default: %(default)s)")
+    b.add_argument("--only", default="optim,ema,augment", help="comma-separated sections: optim, ema, augment, prepare, train (default: %(default)s)")
     b.add_argument("--repeats", type=int, default=20, help="timed repeats per measurement (default: %(default)s)")
     b.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     b.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     b.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON here")
+    b.add_argument("--train-config", default=None, metavar="K=V,...",
+                   help="train section: model, image_size, batch, images, stage, epochs (default resnet18,32,128,1024,ema,3)")
     b.set_defaults(func=_bench)
 
     p = sub.add_parser("prepare", help="decode, crop and resize a dataset once into a verified uint8 cache",
@@ -72,6 +126,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--any-size", action="store_true", help="Stanford Cars: do not enforce 196 classes / 8,144 / 8,041 images")
     p.add_argument("--bbox-csv", default=None, help="folder datasets: headerless CSV of <class>/<image>,x1,y1,x2,y2 (1-based)")
     p.set_defaults(func=_prepare)
+
+    from fgvc_ref.recipe import STAGES, VARIANTS
+
+    t = sub.add_parser("train", help="train one stage of the recipe (resumes automatically)",
+                       description="Train one stage with one seed into --out. Running the same command again resumes an "
+                                   "unfinished run exactly, and does nothing for a finished one. Stages: "
+                                   f"{', '.join(STAGES)}; not-adopted variants: {', '.join(VARIANTS)}.")
+    t.add_argument("--stage", required=True, help="recipe stage or variant name (see above)")
+    t.add_argument("--cache", default=None, metavar="DIR", help="a cache written by `prepare`")
+    t.add_argument("--data", default=None, metavar="SPEC", help="fashion-mnist, fashion-mnist:tops, optionally @SIZE (e.g. fashion-mnist:tops@32)")
+    t.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    t.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (checkpoints, metrics.jsonl, summary.json)")
+    t.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a recipe field (repeatable)")
+    t.add_argument("--epochs", type=int, default=None, help="scale the stage to this many epochs (warmup, patience, step size scale too)")
+    t.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    t.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    t.add_argument("--no-verify-sources", action="store_true", help="do not check the cache's source images (raw data elsewhere)")
+    t.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    t.set_defaults(func=_train)
+
+    r = sub.add_parser("report", help="render the results table and plots from a folder of runs",
+                       description="Read RUNS/<stage>/seed<k>/summary.json and write a Markdown report with mean +- std per "
+                                   "stage, gains, the blog's numbers, protocol, hardware and versions, plus PNG plots.")
+    r.add_argument("runs", metavar="RUNS_DIR")
+    r.add_argument("--out", default=None, help="report file (default: RUNS_DIR/RESULTS.md)")
+    r.add_argument("--title", default="Results", help="report title")
+    r.add_argument("--command-line", default=None, help="the command that produced the runs, quoted in the report")
+    r.add_argument("--section", default=None, help="replace only the <!-- report:SECTION --> block of --out (e.g. RESULTS.md)")
+    r.set_defaults(func=_report)
+
+    m = sub.add_parser("make-synthetic", help="write the synthetic fine-grained 'cars' dataset in a Stanford Cars layout")
+    m.add_argument("--out", required=True)
+    m.add_argument("--layout", default="devkit")
+    m.add_argument("--classes", type=int, default=10)
+    m.add_argument("--per-class", type=int, default=30)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--width", type=int, default=64)
+    m.add_argument("--height", type=int, default=48)
+    m.set_defaults(func=_make_synthetic)
     return parser
 
 

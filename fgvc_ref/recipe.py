@@ -43,6 +43,7 @@ class Recipe:
     epochs: int = 600  # maximum epochs (early stopping may end sooner)
     batch_size: int = 32  # images per process per step; the global batch is batch_size * world_size
     lr: float = 0.01  # base learning rate (after warmup), per global batch
+    lr_scale: float = 1.0  # multiplies every LR of the schedule (lr, min_lr): for proxies trained from scratch
     momentum: float = 0.9  # Nesterov momentum mu
     weight_decay: float = 0.0  # L2 coefficient coupled into the gradient (not adopted: 0)
     schedule: str = "constant"  # "constant", "step" or "cosine", per epoch (fgvc_ref.schedules)
@@ -88,7 +89,7 @@ class Recipe:
                 raise ValueError(f"Recipe.{f.name} must be finite, got {value!r}")
         checks = {
             "image_size": self.image_size >= 8, "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1,
-            "lr": self.lr >= 0, "momentum": 0 < self.momentum < 1, "weight_decay": self.weight_decay >= 0,
+            "lr": self.lr >= 0, "lr_scale": self.lr_scale > 0, "momentum": 0 < self.momentum < 1, "weight_decay": self.weight_decay >= 0,
             "schedule": self.schedule in SCHEDULES, "warmup_epochs": 0 <= self.warmup_epochs < self.epochs,
             "warmup_decay": 0 < self.warmup_decay <= 1, "step_size": self.step_size >= 1, "gamma": 0 < self.gamma <= 1,
             "min_lr": 0 <= self.min_lr <= self.lr and (self.schedule == "cosine" or self.min_lr == 0),
@@ -117,8 +118,8 @@ class Recipe:
         """The LR of every epoch (fgvc_ref.schedules.epoch_lrs)."""
         from fgvc_ref.schedules import epoch_lrs
 
-        return epoch_lrs(self.lr, self.epochs, schedule=self.schedule, warmup_epochs=self.warmup_epochs, warmup_decay=self.warmup_decay,
-                         step_size=self.step_size, gamma=self.gamma, min_lr=self.min_lr)
+        return epoch_lrs(self.lr * self.lr_scale, self.epochs, schedule=self.schedule, warmup_epochs=self.warmup_epochs,
+                         warmup_decay=self.warmup_decay, step_size=self.step_size, gamma=self.gamma, min_lr=self.min_lr * self.lr_scale)
 
 
 _TYPES = {name: hint for name, hint in typing.get_type_hints(Recipe).items()}

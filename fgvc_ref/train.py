@@ -187,8 +187,6 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
         torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = device.type == "cuda" and not recipe.deterministic
     path = recipe.path if recipe.path != "auto" else ("fast" if device.type == "cuda" and recipe.policy != "autoaugment" else "reference")
-    if recipe.policy == "autoaugment":
-        path = "reference"
     amp = device.type == "cuda"
     K = len(data.classes)
 

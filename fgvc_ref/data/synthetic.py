@@ -1,9 +1,11 @@
 """A small synthetic fine-grained "cars" dataset, written as real files in every Stanford Cars layout.
 
 Each image is a drawn car (body, cabin, wheels) of a random colour at a random place and size on
-a noisy background. The class is encoded only in a small detail: an 8-bit pattern of marks on the
-door (light = 1, dark = 0), so a model must find and read the detail; colour, position and size
-carry no class information. The car's box is written 1-based and inclusive, as in Stanford Cars.
+a noisy background. The class shows only in details: the cabin shape (label mod 3), hubcaps
+((label // 3) mod 2), a side stripe ((label // 6) mod 2), and the full label as an 8-bit pattern of
+small marks on the door (light = 1, dark = 0). Colour, position and size carry no class
+information, so a model must find and read the details. The car's box is written 1-based and
+inclusive, as in Stanford Cars.
 
 The files follow the real ones: ``.mat`` files go through ``scipy.io.savemat`` with the real
 variable and field names (``class_names``; ``annotations`` with ``bbox_x1 .. bbox_y2``, ``class``,
@@ -70,10 +72,21 @@ def draw_car(label: int, rng: np.random.Generator, size: tuple[int, int]) -> tup
     body_top = y0 + ch * 2 // 5
     wheel = max(3, ch // 4)
     d.rectangle([x0, body_top, x0 + cw - 1, y0 + ch - 1 - wheel // 2], fill=colour)  # body
-    d.polygon([(x0 + cw // 5, body_top), (x0 + cw // 3, y0), (x0 + 2 * cw // 3, y0), (x0 + 4 * cw // 5, body_top)], fill=colour)  # cabin
-    for cx in (x0 + cw // 5, x0 + 4 * cw // 5):  # wheels
+    roof = [  # the class's cabin shape: label % 3
+        [(x0 + cw // 5, body_top), (x0 + cw // 3, y0), (x0 + 2 * cw // 3, y0), (x0 + 4 * cw // 5, body_top)],
+        [(x0 + cw // 5, body_top), (x0 + cw // 5, y0), (x0 + 4 * cw // 5, y0), (x0 + 4 * cw // 5, body_top)],
+        [(x0 + cw // 5, body_top), (x0 + cw // 4, y0), (x0 + cw // 2, y0), (x0 + 19 * cw // 20, body_top)],
+    ][label % 3]
+    d.polygon(roof, fill=colour)
+    if (label // 6) % 2:  # the class's side stripe
+        d.rectangle([x0, body_top + (ch - body_top + y0) // 3, x0 + cw - 1, body_top + (ch - body_top + y0) // 3 + max(1, ch // 12)],
+                    fill=tuple(255 - c for c in colour))
+    for cx in (x0 + cw // 5, x0 + 4 * cw // 5):  # wheels, with the class's hubcaps: (label // 3) % 2
         d.ellipse([cx - wheel, y0 + ch - 1 - 2 * wheel, cx + wheel, y0 + ch - 1], fill=(20, 20, 20))
-    cell = max(2, cw // 24)  # the class detail: 2 rows x 4 columns of marks on the door
+        if (label // 3) % 2:
+            r = max(1, wheel // 2)
+            d.ellipse([cx - r, y0 + ch - 1 - wheel - r, cx + r, y0 + ch - 1 - wheel + r], fill=(210, 210, 210))
+    cell = max(2, cw // 24)  # the full class code: 2 rows x 4 columns of marks on the door
     for bit in range(8):
         on = (label >> bit) & 1
         mx = x0 + cw // 2 - 2 * cell * 2 + (bit % 4) * cell * 2

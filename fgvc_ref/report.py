@@ -1,0 +1,165 @@
+"""The results report: one row per stage from the runs' summaries, the blog's numbers beside them.
+
+Reads ``RUNS/<stage>/seed<k>/{summary,recipe,env}.json`` and ``metrics.jsonl`` of finished runs
+and renders Markdown: mean +- sample std over seeds of the reported last-epoch top-1 (the EMA's when
+the stage uses EMA), the step and total gains, the blog's numbers (SPEC.md section 1), the protocol,
+hardware, versions, wall time and command; plus PNG plots of the cumulative progression and the LR
+per epoch of every stage. The table block depends only on the runs' accuracies, so an interrupted
+and resumed reproduction renders it byte for byte like an uninterrupted one. With ``section``, the
+report replaces the block between ``<!-- report:SECTION:begin -->`` and ``<!-- report:SECTION:end -->``
+in the output file (appending it if absent), so RESULTS.md can hold several generated reports.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from fgvc_ref.data.cache import atomic_write
+from fgvc_ref.recipe import BLOG_TOP1, STAGES, VARIANTS
+
+TABLE_BEGIN, TABLE_END = "<!-- table:begin -->", "<!-- table:end -->"
+
+
+def collect(runs: Path) -> dict[str, list[dict]]:
+    """Finished runs per stage: {stage: [{"summary", "recipe", "env", "metrics"}, ...]} sorted by seed."""
+    out: dict[str, list[dict]] = {}
+    for summary_path in sorted(Path(runs).glob("*/*/summary.json")):
+        run = summary_path.parent
+        record = {"summary": json.loads(summary_path.read_text()), "recipe": _json(run / "recipe.json"), "env": _json(run / "env.json"),
+                  "metrics": [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] if (run / "metrics.jsonl").exists() else []}
+        out.setdefault(record["summary"]["stage"], []).append(record)
+    order = list(STAGES) + list(VARIANTS)
+    return {k: sorted(out[k], key=lambda r: r["summary"]["seed"]) for k in sorted(out, key=lambda s: (order.index(s) if s in order else len(order), s))}
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _mean_std(values: list[float]) -> tuple[float, float | None]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def _fmt(mean: float, std: float | None) -> str:
+    return f"{mean:.2f} +- {std:.2f}" if std is not None else f"{mean:.2f} (1 seed)"
+
+
+def table(stages: dict[str, list[dict]]) -> str:
+    """The Markdown results table (deterministic given the runs' accuracies)."""
+    rows = ["| # | stage | seeds | top-1, last epoch (mean +- std) | step | total | best epoch, test-selected | blog top-1 | blog step | blog total |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    base = previous = None
+    blog = list(BLOG_TOP1.values())
+    for k, (stage, runs) in enumerate(stages.items()):
+        last = [r["summary"]["last_test_acc"] for r in runs]
+        best = [r["summary"]["best_test_acc_test_selected"] for r in runs]
+        mean, std = _mean_std(last)
+        adopted = stage in STAGES
+        step = f"{mean - previous:+.2f}" if previous is not None and adopted else ""
+        total = f"{mean - base:+.2f}" if base is not None and adopted else ""
+        if stage in BLOG_TOP1:
+            i = list(BLOG_TOP1).index(stage)
+            b = BLOG_TOP1[stage]
+            blog_cells = f"{b:.2f} | {b - blog[i - 1]:+.2f} | {b - blog[0]:+.2f}" if i else f"{b:.2f} | | "
+        else:
+            blog_cells = "not adopted | | "
+        number = list(STAGES).index(stage) if adopted else "-"
+        rows.append(f"| {number} | {stage} | {len(runs)} | {_fmt(mean, std)} | {step} | {total} | {_fmt(*_mean_std(best))} | {blog_cells} |")
+        if adopted:
+            base = mean if base is None else base
+            previous = mean
+    return "\n".join(rows)
+
+
+def render(stages: dict[str, list[dict]], *, command: str | None, title: str, plots: list[str]) -> str:
+    first = next(iter(stages.values()))[0]
+    recipe, env = first["recipe"], first["env"]
+    seeds = sorted({r["summary"]["seed"] for runs in stages.values() for r in runs})
+    lines = [
+        f"## {title}", "",
+        f"- Data: `{recipe.get('data')}`; model `{recipe.get('model')}` (weights `{recipe.get('weights')}`), {recipe.get('image_size')} px, "
+        f"up to {recipe.get('epochs')} epochs per stage (epoch-denominated fields scaled alike), seeds {seeds}",
+        "- Reported: top-1 on the test split at the last epoch, mean +- sample std over seeds; the EMA's accuracy for stages with EMA. "
+        "\"best epoch, test-selected\" picks the epoch on the test set (the blog's early-stopping protocol) and is optimistic.",
+        f"- Hardware: {env.get('gpu') or env.get('cpu')} ({env.get('cpu_count')} CPUs, {env.get('torch_threads')} torch threads); "
+        f"torch {env.get('torch')}, torchvision {env.get('torchvision')}, CUDA {env.get('cuda')}, Python {env.get('python')}; date {env.get('date')}",
+        f"- Command: `{command}`" if command else "- Command: not recorded",
+        "- The blog's columns are its Stanford Cars numbers (ResNet-50, ImageNet weights, box crops at 224 px), for comparison only.", "",
+        TABLE_BEGIN, table(stages), TABLE_END, "",
+        "Wall time of training per stage (sum over seeds, seconds): "
+        + ", ".join(f"{s} {sum(r['summary'].get('train_s') or 0 for r in runs):.0f}" for s, runs in stages.items()) + ".", "",
+    ]
+    lines += [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def plot(stages: dict[str, list[dict]], out_dir: Path, prefix: str) -> list[str]:
+    """progression and LR-curve PNGs; [] when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    names = [s for s in stages if s in STAGES]
+    paths = []
+    fig, ax = plt.subplots(figsize=(8, 4))
+    means = [_mean_std([r["summary"]["last_test_acc"] for r in stages[s]]) for s in names]
+    ax.errorbar(range(len(names)), [m for m, _ in means], yerr=[sd or 0 for _, sd in means], marker="o", capsize=3, label="this run")
+    ax.plot(range(len(names)), [BLOG_TOP1[s] for s in names], marker="s", linestyle="--", label="blog (Stanford Cars)")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_ylabel("top-1 (%)")
+    ax.set_title("Cumulative progression")
+    ax.legend()
+    fig.tight_layout()
+    paths.append(str(out_dir / f"{prefix}progression.png"))
+    fig.savefig(paths[-1], dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for s in names:
+        lrs = _planned_lrs(stages[s][0]["recipe"]) or [m["lr"] for m in stages[s][0]["metrics"]]
+        ax.plot(range(len(lrs)), lrs, drawstyle="steps-post", label=s)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    ax.set_title("LR per epoch, as scheduled (early stopping may end a run sooner)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(str(out_dir / f"{prefix}lr_curves.png"))
+    fig.savefig(paths[-1], dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return paths
+
+
+def _planned_lrs(recipe_json: dict) -> list[float]:
+    """The full schedule of a run's resolved recipe (recipe.json), or [] if it cannot be rebuilt."""
+    import dataclasses
+
+    from fgvc_ref.recipe import Recipe
+
+    fields = {f.name for f in dataclasses.fields(Recipe)}
+    try:
+        return Recipe(**{k: v for k, v in recipe_json.items() if k in fields}).lrs()
+    except (TypeError, ValueError):
+        return []
+
+
+def write_report(runs: Path | str, out: Path | str | None = None, *, command: str | None = None, title: str = "Results",
+                 section: str | None = None) -> Path:
+    runs = Path(runs)
+    stages = collect(runs)
+    if not stages:
+        raise ValueError(f"{runs}: no finished runs (RUNS/<stage>/seed<k>/summary.json)")
+    out = Path(out) if out else runs / "RESULTS.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f"{section}_" if section else ""
+    text = render(stages, command=command, title=title, plots=plot(stages, out.parent, prefix))
+    if section:
+        begin, end = f"<!-- report:{section}:begin -->", f"<!-- report:{section}:end -->"
+        old = out.read_text() if out.exists() else ""
+        block = f"{begin}\n{text}{end}"
+        text = (old[: old.index(begin)] + block + old[old.index(end) + len(end):]) if begin in old and end in old else (old + ("\n" if old else "") + block + "\n")
+    atomic_write(out, lambda f: f.write(text.encode()))
+    return out
