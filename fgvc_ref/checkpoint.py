@@ -2,7 +2,8 @@
 
 A checkpoint is a dict of plain tensors, numbers, strings, lists and dicts, saved with ``torch.save``
 to ``checkpoint-e{epoch}-s{step}.pt`` through :func:`fgvc_ref.data.cache.atomic_write` (temporary
-file, fsync, ``os.replace``, fsync of the folder), followed by a ``.sha256`` file. Loading takes the
+file, fsync, ``os.replace``, fsync of the folder), followed by a ``.sha256`` file; temporary files
+left by a killed writer are removed when the run is loaded again. Loading takes the
 newest checkpoint whose hash matches and that ``torch.load(weights_only=True)`` accepts; a corrupt
 newest one is reported and the previous one used; with none left it raises rather than starting
 over. Nothing is ever loaded with ``weights_only=False``.
@@ -51,8 +52,18 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete temporary files left by a process killed while writing (``.NAME.tmp-PID``); return them."""
+    stale = sorted(Path(run_dir).glob(".*.tmp-*")) if Path(run_dir).is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def load_checkpoint(run_dir: Path, map_location="cpu") -> tuple[dict, Path] | None:
     """The newest valid checkpoint and its path; None if there is none at all."""
+    for p in remove_stale_temporaries(run_dir):
+        print(f"removed {p.name}, left by an interrupted write", file=sys.stderr)
     candidates = list_checkpoints(run_dir)
     problems = []
     for path in reversed(candidates):

@@ -49,7 +49,7 @@ def _train(args: argparse.Namespace) -> int:
     from fgvc_ref.checkpoint import CheckpointError
     from fgvc_ref.data.sources import load_data
     from fgvc_ref.recipe import apply_overrides, get_recipe, scale_epochs
-    from fgvc_ref.train import Interrupted, NonFiniteLoss, train
+    from fgvc_ref.train import Interrupted, NonFiniteLoss, OutOfMemory, train
 
     recipe = get_recipe(args.stage)  # unknown stage or field: a ValueError listing the valid ones, before any work
     if args.epochs is not None:
@@ -70,6 +70,13 @@ def _train(args: argparse.Namespace) -> int:
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 4
+    except OutOfMemory as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 6
+    except OSError as e:  # e.g. ENOSPC while publishing a checkpoint: the previous one is untouched
+        print(f"error: {e.strerror or e} while writing to {args.out}; the previous checkpoint is intact. "
+              "Free space and run the same command again to resume.", file=sys.stderr)
+        return 5
     print(f"{summary['stage']} seed {summary['seed']}: last-epoch {summary['reported']} test top-1 {summary['last_test_acc']:.2f}% -> {args.out}/summary.json")
     return 0
 

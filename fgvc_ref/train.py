@@ -46,12 +46,16 @@ from fgvc_ref.model import build_model
 from fgvc_ref.optim import NAG
 from fgvc_ref.recipe import Recipe, as_dict
 from fgvc_ref.schedules import set_lr
-from fgvc_ref.transforms import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, TrainTransform, normalize, pil_to_float
+from fgvc_ref.transforms import BatchAugment, TrainTransform, normalize, pil_to_float
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 class NonFiniteLoss(RuntimeError):
+    pass
+
+
+class OutOfMemory(RuntimeError):
     pass
 
 
@@ -268,7 +272,13 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
                 if recipe.mixup_alpha > 0 or recipe.cutmix_alpha > 0:
                     x, target = mix_batch(x, y, K, mixup_alpha=recipe.mixup_alpha, cutmix_alpha=recipe.cutmix_alpha,
                                           generator=torch.Generator().manual_seed(subseed(seed, epoch, i, 1)))
-                loss, logits = train_step(step_model, optimizer, criterion, x, target, amp_device=device.type, amp=amp)
+                try:
+                    loss, logits = train_step(step_model, optimizer, criterion, x, target, amp_device=device.type, amp=amp)
+                except torch.OutOfMemoryError as e:
+                    last = ckpt.list_checkpoints(out)
+                    raise OutOfMemory(f"out of memory at epoch {epoch}, step {i} (batch_size {recipe.batch_size}, image_size "
+                                      f"{recipe.image_size} on {device}); lower them with --set, or free the device. Last "
+                                      f"checkpoint, intact: {last[-1] if last else 'none yet'}") from e
                 if ema is not None and should_update(i, recipe.ema_steps):
                     ema.update(model)
                     if resets_after_update(epoch, recipe.warmup_epochs):

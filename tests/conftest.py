@@ -2,6 +2,7 @@
 
 import os
 
+import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
@@ -13,3 +14,11 @@ settings.register_profile("dev", deadline=None, max_examples=200)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A tiny prepared Stanford-Cars-like cache (4 classes x 6 images per split)."""
+    from runs import make_cache
+
+    return make_cache(tmp_path_factory.mktemp("data"))

@@ -1,6 +1,5 @@
 """fgvc_ref.transforms: RandomResizedCrop RNG-exact, pipelines bit-exact, BatchAugment equal in distribution."""
 
-import numpy as np
 import pytest
 import torch
 import torchvision.transforms as T

@@ -149,13 +149,17 @@ def load_cache(out: Path | str, split: str, *, verify_sources: bool = True) -> C
         raise DatasetError(f"{out}: cache for split {split!r} is {state}; run `python -m fgvc_ref prepare` again")
     try:
         manifest = json.loads(manifest_path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise DatasetError(f"{manifest_path}: unreadable manifest ({e}); prepare the cache again") from e
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
         raise DatasetError(f"{manifest_path}: not a {FORMAT} v{VERSION} manifest; prepare the cache again")
-    missing = [k for k in ("data_sha256", "classes", "num_images", "image_size", "sources") if k not in manifest]
-    if missing:
-        raise DatasetError(f"{manifest_path}: manifest lacks {missing}; prepare the cache again")
+    kinds = {"data_sha256": str, "classes": list, "num_images": int, "image_size": int, "sources": list}
+    wrong = [k for k, kind in kinds.items() if not isinstance(manifest.get(k), kind)]
+    source_keys = {"path", "bytes", "mtime_ns", "sha256"}
+    if not wrong and not all(isinstance(s, dict) and source_keys <= s.keys() for s in manifest["sources"]):
+        wrong.append("sources[]")
+    if wrong:
+        raise DatasetError(f"{manifest_path}: manifest fields missing or of the wrong type: {wrong}; prepare the cache again")
     if not data_path.is_file():
         raise DatasetError(f"{data_path}: data file missing; prepare the cache again")
     digest = sha256_file(data_path)

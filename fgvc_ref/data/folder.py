@@ -49,14 +49,18 @@ def _read_boxes(path: Path) -> dict[str, tuple[int, int, int, int]]:
     if not path.is_file():
         raise DatasetError(f"{path}: box CSV not found")
     boxes = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        for line, row in enumerate(csv.reader(f), 1):
-            if not row:
-                continue
-            if len(row) != 5:
-                raise DatasetError(f"{path}:{line}: expected 5 columns (path, x1, y1, x2, y2), got {len(row)}: {row}")
-            try:
-                boxes[row[0].strip()] = tuple(int(v) for v in row[1:])
-            except ValueError as e:
-                raise DatasetError(f"{path}:{line}: box coordinates must be integers, got {row[1:]}") from e
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DatasetError(f"{path}: not a readable UTF-8 CSV file ({type(e).__name__}: {e})") from e
+    for line, row in enumerate(rows, 1):
+        if not row:
+            continue
+        if len(row) != 5:
+            raise DatasetError(f"{path}:{line}: expected 5 columns (path, x1, y1, x2, y2), got {len(row)}: {row}")
+        try:
+            boxes[row[0].strip()] = tuple(int(v) for v in row[1:])
+        except ValueError as e:
+            raise DatasetError(f"{path}:{line}: box coordinates must be integers, got {row[1:]}") from e
     return boxes  # type: ignore[return-value]

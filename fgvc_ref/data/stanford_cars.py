@@ -117,7 +117,7 @@ def _mat_rows(path: Path, var: str, fields: tuple[str, ...], m: dict | None = No
 def _int(value, path: Path, field: str) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise DatasetError(f"{path}: field {field!r} must be an integer, got {value!r}") from e
 
 
@@ -165,8 +165,11 @@ def _car_ims(root: Path, split: str, *, layout: str, class_names=None) -> tuple[
 def _read_csv(path: Path) -> list[list[str]]:
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
-    with open(path, newline="", encoding="utf-8") as f:
-        return [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DatasetError(f"{path}: not a readable UTF-8 CSV file ({type(e).__name__}: {e})") from e
 
 
 def _kaggle_folders(root: Path, split: str, *, layout: str, class_names=None) -> tuple[list[Record], list[str]]:

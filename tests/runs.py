@@ -1,0 +1,54 @@
+"""Shared helpers for the training and reliability tests: a tiny cached dataset and run comparisons."""
+
+import json
+from pathlib import Path
+
+import torch
+
+from fgvc_ref.checkpoint import load_checkpoint
+from fgvc_ref.data.cache import prepare
+from fgvc_ref.data.stanford_cars import load_stanford_cars
+from fgvc_ref.data.synthetic import make_fake_stanford_cars
+from fgvc_ref.recipe import STAGES, apply_overrides, scale_epochs
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["model=tiny_cnn", "weights=none", "image_size=16", "patience=0", "eval_batch_size=64"]
+TIMING = {"img_per_s", "epoch_s", "wall_time"}
+
+
+def make_cache(root: Path, seed: int = 0) -> Path:
+    fake = make_fake_stanford_cars(root / "raw", "devkit", classes=4, per_class=6, seed=seed, image_size=(48, 36))
+    for split, size in (("train", 20), ("test", 16)):
+        s = load_stanford_cars(fake.root, split, expected=None)
+        prepare(s.records, root / "cache", split=split, classes=s.classes, size=size, workers=1, progress=False)
+    return root / "cache"
+
+
+def tiny(stage: str, epochs: int, *extra: str):
+    return apply_overrides(scale_epochs(STAGES[stage], epochs), [*TINY, *extra])
+
+
+def history(run: Path) -> list[dict]:
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def final_state(run: Path) -> dict:
+    state, _ = load_checkpoint(run)
+    return state
+
+
+def assert_same_final_state(a: Path, b: Path) -> None:
+    sa, sb = final_state(a), final_state(b)
+    for key in ("model",):
+        assert sa[key].keys() == sb[key].keys()
+        for k in sa[key]:
+            assert torch.equal(sa[key][k], sb[key][k]), k
+    for p, q in zip(sa["optimizer"]["state"].values(), sb["optimizer"]["state"].values()):
+        assert torch.equal(p["momentum_buffer"], q["momentum_buffer"])
+    if sa["ema"] is not None:
+        assert sa["ema"]["num_updates"] == sb["ema"]["num_updates"]
+        for k in sa["ema"]["module"]:
+            assert torch.equal(sa["ema"]["module"][k], sb["ema"]["module"][k]), k
+    assert history(a) == history(b)
+
+

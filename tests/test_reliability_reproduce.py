@@ -1,0 +1,77 @@
+"""RELIABILITY.md row 8: reproduce.sh killed anywhere and rerun skips, resumes and renders a byte-identical table."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["--seeds", "1", "--epochs", "3", "--stages", "base,ema", "--set", "model=tiny_cnn", "--set", "image_size=16"]
+
+
+def run(out, timeout=600):
+    env = {**os.environ, "PYTHON": sys.executable}
+    return subprocess.run(["bash", "reproduce.sh", "--out", str(out), *ARGS], cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def table_of(out: Path) -> str:
+    text = (out / "RESULTS.md").read_text()
+    return re.search(r"<!-- table:begin -->.*<!-- table:end -->", text, re.S).group(0)
+
+
+def start(out):
+    env = {**os.environ, "PYTHON": sys.executable}
+    return subprocess.Popen(["bash", "reproduce.sh", "--out", str(out), *ARGS], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def kill_when(proc, condition, timeout=300):
+    """SIGKILL the script and its children (one process group) as soon as ``condition()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:  # it had already finished
+        pass
+    proc.wait()
+
+
+def reporting(group: int) -> bool:
+    """Whether the `python -m fgvc_ref report` step of the script (process group ``group``) is running."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.getpgid(int(proc.name)) == group and b"fgvc_ref\0report" in (proc / "cmdline").read_bytes():
+                return True
+        except (OSError, ProcessLookupError):
+            continue
+    return False
+
+
+@pytest.mark.slow
+def test_reliability_8_killed_during_a_run_between_runs_and_while_reporting_then_rerun_gives_a_byte_identical_table(tmp_path):
+    straight = run(tmp_path / "a")
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    assert "results:" in straight.stdout
+    expected = table_of(tmp_path / "a")
+    out = tmp_path / "b"
+    runs = out / "runs"
+    points = {
+        "during the first training run": lambda proc: any(runs.glob("base/seed0/checkpoint-*.pt")),
+        "between runs": lambda proc: (runs / "base" / "seed0" / "summary.json").exists(),
+        "while the report is written": lambda proc: reporting(proc.pid),
+    }
+    for label, condition in points.items():
+        proc = start(out)
+        kill_when(proc, lambda: condition(proc))
+        assert proc.returncode == -signal.SIGKILL, f"{label}: the script ended before the kill"
+    assert not (out / "RESULTS.md").exists() or table_of(out) == expected
+    resumed = run(out)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "skip base seed 0 (finished)" in resumed.stdout
+    assert table_of(out) == expected
