@@ -231,7 +231,8 @@ def _cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
-def run(sections: list[str], *, repeats: int, device: str, json_path: str | None, train_config: dict | None = None) -> list[dict]:
+def run(sections: list[str], *, repeats: int, device: str, json_path: str | None, train_config: dict | None = None,
+        command: str | None = None) -> list[dict]:
     unknown = sorted(set(sections) - SECTIONS.keys())
     if unknown:
         raise ValueError(f"unknown bench section(s) {unknown}; valid: {sorted(SECTIONS)}")
@@ -251,5 +252,5 @@ def run(sections: list[str], *, repeats: int, device: str, json_path: str | None
             print(f"{'':<42} img/s: ours {r['images_per_s']['ours']:.0f}, twin {r['images_per_s']['twin']:.0f}")
     if json_path:
         with open(json_path, "w") as f:
-            json.dump({"environment": env, "rows": rows}, f, indent=2)
+            json.dump({"command": command, "environment": env, "rows": rows}, f, indent=2)
     return rows

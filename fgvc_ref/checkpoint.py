@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import sys
 from pathlib import Path
@@ -53,11 +54,24 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:
-    """Delete temporary files left by a process killed while writing (``.NAME.tmp-PID``); return them."""
-    stale = sorted(Path(run_dir).glob(".*.tmp-*")) if Path(run_dir).is_dir() else []
+    """Delete temporary files (``.NAME.tmp-PID``) left by a writer that no longer runs; return them.
+    A live writer's file is kept: another rank of the same run may be writing it right now."""
+    stale = [p for p in sorted(Path(run_dir).glob(".*.tmp-*")) if not _alive(p.name.rpartition("-")[2])] if Path(run_dir).is_dir() else []
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
+
+
+def _alive(pid: str) -> bool:
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def load_checkpoint(run_dir: Path, map_location="cpu") -> tuple[dict, Path] | None:

@@ -19,7 +19,8 @@ def _bench(args: argparse.Namespace) -> int:
         if key not in ("model", "image_size", "batch", "images", "stage", "epochs"):
             raise ValueError(f"--train-config key {key!r} unknown; valid: model, image_size, batch, images, stage, epochs")
         config[key] = value if key in ("model", "stage") else int(value)
-    bench.run(args.only.split(","), repeats=args.repeats, device=args.device, json_path=args.json, train_config=config)
+    bench.run(args.only.split(","), repeats=args.repeats, device=args.device, json_path=args.json, train_config=config,
+              command=" ".join(["python -m fgvc_ref", *args.argv]))
     return 0
 
 
@@ -84,7 +85,14 @@ def _train(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from fgvc_ref.report import write_report
 
-    path = write_report(args.runs, args.out, command=args.command_line, title=args.title, section=args.section)
+    if args.bench:
+        from fgvc_ref.report import write_bench_report
+
+        path = write_bench_report(args.bench, args.out, section=args.section)
+    else:
+        if args.runs is None:
+            raise ValueError("give RUNS_DIR (or a runs JSON written by a previous report), or --bench FILE ...")
+        path = write_report(args.runs, args.out, command=args.command_line, title=args.title, section=args.section)
     print(f"report written to {path}")
     return 0
 
@@ -156,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="render the results table and plots from a folder of runs",
                        description="Read RUNS/<stage>/seed<k>/summary.json and write a Markdown report with mean +- std per "
                                    "stage, gains, the blog's numbers, protocol, hardware and versions, plus PNG plots.")
-    r.add_argument("runs", metavar="RUNS_DIR")
+    r.add_argument("runs", metavar="RUNS_DIR", nargs="?", help="a folder of runs, or the <section>_runs.json a report wrote beside itself")
+    r.add_argument("--bench", nargs="+", default=None, metavar="JSON", help="render benchmark JSON files (from bench --json) instead of runs")
     r.add_argument("--out", default=None, help="report file (default: RUNS_DIR/RESULTS.md)")
     r.add_argument("--title", default="Results", help="report title")
     r.add_argument("--command-line", default=None, help="the command that produced the runs, quoted in the report")
@@ -176,7 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except ValueError as e:  # user errors (DatasetError included): a clear message, no traceback

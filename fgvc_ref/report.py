@@ -13,6 +13,7 @@ in the output file (appending it if absent), so RESULTS.md can hold several gene
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from pathlib import Path
 
@@ -23,15 +24,24 @@ TABLE_BEGIN, TABLE_END = "<!-- table:begin -->", "<!-- table:end -->"
 
 
 def collect(runs: Path) -> dict[str, list[dict]]:
-    """Finished runs per stage: {stage: [{"summary", "recipe", "env", "metrics"}, ...]} sorted by seed."""
+    """Finished runs per stage: {stage: [{"summary", "recipe", "env", "metrics"}, ...]} sorted by seed.
+    ``runs`` is a folder of runs, or the ``*_runs.json`` file a report saved beside itself."""
+    if Path(runs).is_file():
+        return _in_recipe_order(json.loads(Path(runs).read_text())["stages"])
     out: dict[str, list[dict]] = {}
     for summary_path in sorted(Path(runs).glob("*/*/summary.json")):
         run = summary_path.parent
         record = {"summary": json.loads(summary_path.read_text()), "recipe": _json(run / "recipe.json"), "env": _json(run / "env.json"),
                   "metrics": [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] if (run / "metrics.jsonl").exists() else []}
         out.setdefault(record["summary"]["stage"], []).append(record)
+    return _in_recipe_order(out)
+
+
+def _in_recipe_order(stages: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Stages in the recipe's order (then variants, then others by name), runs by seed."""
     order = list(STAGES) + list(VARIANTS)
-    return {k: sorted(out[k], key=lambda r: r["summary"]["seed"]) for k in sorted(out, key=lambda s: (order.index(s) if s in order else len(order), s))}
+    rank = lambda s: (order.index(s) if s in order else len(order), s)
+    return {k: sorted(stages[k], key=lambda r: r["summary"]["seed"]) for k in sorted(stages, key=rank)}
 
 
 def _json(path: Path) -> dict:
@@ -146,20 +156,79 @@ def _planned_lrs(recipe_json: dict) -> list[float]:
         return []
 
 
-def write_report(runs: Path | str, out: Path | str | None = None, *, command: str | None = None, title: str = "Results",
+def write_report(runs: Path | str, out: Path | str | None = None, *, command: str | None = None, title: str | None = None,
                  section: str | None = None) -> Path:
+    """Render the runs in ``runs`` (a folder, or a ``*_runs.json`` saved by an earlier report) into ``out``.
+
+    Beside ``out`` it keeps ``[SECTION_]runs.json``: the summaries, resolved recipes, environments and
+    LR curves the report was made from, so every number can be traced and the block made again."""
     runs = Path(runs)
     stages = collect(runs)
     if not stages:
         raise ValueError(f"{runs}: no finished runs (RUNS/<stage>/seed<k>/summary.json)")
+    if runs.is_file():
+        saved = json.loads(runs.read_text())
+        command, title = command or saved.get("command"), title or saved.get("title")
+    title = title or "Results"
     out = Path(out) if out else runs / "RESULTS.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     prefix = f"{section}_" if section else ""
     text = render(stages, command=command, title=title, plots=plot(stages, out.parent, prefix))
+    source = out.parent / f"{prefix}runs.json"
+    if not runs.is_file():  # keep what the report was made from
+        slim = {k: [{**r, "metrics": [{"epoch": m["epoch"], "lr": m["lr"]} for m in r["metrics"]]} for r in v] for k, v in stages.items()}
+        record = {"title": title, "command": command, "stages": slim}
+        atomic_write(source, lambda f: f.write(json.dumps(record, indent=1, sort_keys=True).encode()))
+    _splice(out, f"<!-- source: {source.name} -->\n" + text, section)
+    return out
+
+
+def _splice(out: Path, text: str, section: str | None) -> None:
+    """Write ``text`` to ``out``, or replace only its ``section`` block."""
     if section:
         begin, end = f"<!-- report:{section}:begin -->", f"<!-- report:{section}:end -->"
         old = out.read_text() if out.exists() else ""
         block = f"{begin}\n{text}{end}"
         text = (old[: old.index(begin)] + block + old[old.index(end) + len(end):]) if begin in old and end in old else (old + ("\n" if old else "") + block + "\n")
     atomic_write(out, lambda f: f.write(text.encode()))
+
+
+# --- benchmarks -------------------------------------------------------------------------------
+
+
+def render_benchmarks(paths: list[Path | str], base: Path) -> str:
+    """Markdown tables of ``bench --json`` files, each with its command, hardware, versions and date;
+    file names are written relative to ``base`` (the report's folder)."""
+    blocks = []
+    for path in (Path(p).resolve() for p in paths):
+        data = json.loads(path.read_text())
+        env, rows = data["environment"], data["rows"]
+        name = os.path.relpath(path, base)
+        lines = [f"<!-- source: {name} -->",
+                 f"- Command: `{data.get('command') or 'not recorded'}`; raw output [`{name}`]({name})",
+                 f"- Hardware: {env['cpu']}, {env['cpu_threads']} torch threads, GPU {env['gpu'] or 'none'}; torch {env['torch']}, "
+                 f"torchvision {env['torchvision']}, Python {env['python']}; date {env['date']}", ""]
+        twin_rows = [r for r in rows if "twin_timing" in r]
+        if twin_rows:
+            lines += ["| ours | twin | ours median (min-max) ms | twin median (min-max) ms | ratio ours/twin | img/s ours / twin | repeats |",
+                      "|---|---|---|---|---|---|---|"]
+            for r in twin_rows:
+                o, t = r["ours"], r["twin_timing"]
+                ips = f"{r['images_per_s']['ours']:.0f} / {r['images_per_s']['twin']:.0f}" if "images_per_s" in r else ""
+                lines.append(f"| {r['name']} | {r['twin']} | {o['median_s'] * 1e3:.2f} ({o['min_s'] * 1e3:.2f}-{o['max_s'] * 1e3:.2f}) | "
+                             f"{t['median_s'] * 1e3:.2f} ({t['min_s'] * 1e3:.2f}-{t['max_s'] * 1e3:.2f}) | {r['ratio_vs_twin']:.2f} | {ips} | "
+                             f"{o['repeats']} / {t['repeats']} |")
+        for r in (r for r in rows if r["section"] == "train"):
+            lines += ["| training, img/s | median (min-max) | / model-only |", "|---|---|---|",
+                      f"| model-only step ({r['name']}) | {r['model_only_img_per_s']:.0f} | 1.00 |"]
+            for p in ("fast", "reference"):
+                v = r[f"{p}_img_per_s"]
+                lines.append(f"| {p} path, epochs 1.. of the run | {v['median']:.0f} ({v['min']:.0f}-{v['max']:.0f}) | {r[f'{p}_vs_model_only']:.2f} |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def write_bench_report(paths: list[Path | str], out: Path | str, *, section: str | None = None, base: Path | None = None) -> Path:
+    out = Path(out)
+    _splice(out, render_benchmarks(paths, base=(base or out.parent).resolve()), section)
     return out

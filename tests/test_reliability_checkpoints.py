@@ -46,7 +46,7 @@ def test_reliability_1_a_crash_before_publishing_leaves_the_old_checkpoint_and_t
     with pytest.raises(SystemExit):
         save_checkpoint(tmp_path, {"epoch": 2}, epoch=2, step=0)
     monkeypatch.undo()
-    (tmp_path / ".checkpoint-e00002-s0000000.pt.tmp-999").write_bytes(b"half a checkpoint")  # as SIGKILL would leave it
+    (tmp_path / ".checkpoint-e00002-s0000000.pt.tmp-4194999").write_bytes(b"half a checkpoint")  # as SIGKILL leaves it (no such pid)
     state, path = load_checkpoint(tmp_path)
     assert state == {"epoch": 1} and [p.name for p in list_checkpoints(tmp_path)] == [path.name]
     assert not list(tmp_path.glob(".*.tmp-*"))
@@ -153,3 +153,12 @@ def test_reliability_1_sigkill_during_writes_always_leaves_a_loadable_old_or_new
         assert torch.equal(state["w"], torch.full((2_000_000,), float(k))), attempt
         assert path.name == f"checkpoint-e{k:05d}-s0000000.pt"
         assert not list(tmp_path.glob(".*.tmp-*"))
+
+
+def test_reliability_1_a_live_writers_temporary_file_is_not_removed(tmp_path):
+    """Another rank of the same run may be writing: only temp files of dead processes are stale."""
+    save_checkpoint(tmp_path, {"epoch": 1}, epoch=1, step=0)
+    live = tmp_path / f".recipe.json.tmp-{os.getpid()}"
+    live.write_bytes(b"being written")
+    load_checkpoint(tmp_path)
+    assert live.exists()

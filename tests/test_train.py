@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -78,7 +79,10 @@ def test_two_process_gloo_run_matches_single_process_with_the_same_global_batch(
                             cwd=ROOT, capture_output=True, text=True)
     assert single.returncode == 0, single.stderr
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
                           "-m", "fgvc_ref", "train", *common, "--set", "batch_size=4", "--device", "cpu", "--out", str(tmp_path / "two")],
                          cwd=ROOT, capture_output=True, text=True, env=env)
     assert ddp.returncode == 0, ddp.stderr[-3000:]

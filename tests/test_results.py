@@ -1,0 +1,50 @@
+"""RESULTS.md is evidence: each generated block is exactly what `report` renders from the committed
+JSON it names, and the only other table numbers are the blog's (SPEC.md section 1)."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fgvc_ref.recipe import BLOG_TOP1
+from fgvc_ref.report import write_bench_report, write_report
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCK = re.compile(r"<!-- report:(?P<name>[\w-]+):begin -->\n(?P<body>.*?)<!-- report:(?P=name):end -->", re.S)
+
+
+def generated_blocks(text: str) -> dict[str, str]:
+    return {m["name"]: m["body"] for m in BLOCK.finditer(text)}
+
+
+def test_results_md_has_generated_blocks_each_naming_committed_sources():
+    blocks = generated_blocks((ROOT / "RESULTS.md").read_text())
+    assert blocks, "RESULTS.md should hold generated report blocks"
+    for name, body in blocks.items():
+        sources = re.findall(r"<!-- source: (\S+) -->", body)
+        assert sources, f"block {name} names no source"
+        for source in sources:
+            assert (ROOT / source).is_file(), f"block {name}: source {source} is not committed"
+
+
+@pytest.mark.parametrize("name", sorted(generated_blocks((ROOT / "RESULTS.md").read_text())))
+def test_every_generated_block_is_rendered_again_byte_for_byte_from_its_sources(name, tmp_path):
+    text = (ROOT / "RESULTS.md").read_text()
+    body = generated_blocks(text)[name]
+    sources = [ROOT / s for s in re.findall(r"<!-- source: (\S+) -->", body)]
+    copy = tmp_path / "RESULTS.md"
+    copy.write_text(text)
+    if len(sources) == 1 and sources[0].name.endswith("runs.json"):
+        shutil.copy(sources[0], tmp_path / sources[0].name)
+        write_report(tmp_path / sources[0].name, copy, section=name)
+    else:
+        write_bench_report(sources, copy, section=name, base=ROOT)
+    assert generated_blocks(copy.read_text())[name] == body
+
+
+def test_numbers_in_hand_written_tables_are_only_the_blogs():
+    text = BLOCK.sub("", (ROOT / "RESULTS.md").read_text())
+    table_lines = [line for line in text.splitlines() if line.startswith("|") and not set(line) <= set("|-: ")]
+    numbers = {float(n) for line in table_lines for n in re.findall(r"(?<![\w.])\d+\.\d+", line)}
+    assert numbers <= set(BLOG_TOP1.values()), numbers - set(BLOG_TOP1.values())
