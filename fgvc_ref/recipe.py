@@ -72,7 +72,7 @@ class Recipe:
     val_fraction: float = 0.0  # stratified hold-out of train for honest selection (0: select on test, the blog's)
     eval_batch_size: int = 256  # evaluation batch, images
     # execution
-    path: str = "auto"  # "fast" (device-resident cache, BatchAugment), "reference" (PIL + DataLoader), "auto"
+    path: str = "auto"  # "fast" (device-resident cache, BatchAugment), "reference" (PIL + DataLoader); "auto": fast unless AutoAugment
     workers: int = 2  # reference path DataLoader workers
     channels_last: bool = True  # memory format on CUDA
     compile: bool = False  # torch.compile the model

@@ -5,10 +5,10 @@ backward -> NAG step -> EMA update when ``i % ema_steps == 0`` (counter reset du
 evaluate the raw model and the EMA, apply early stopping, log one JSON line and publish a checkpoint.
 
 Data paths, both fed by the same prepared uint8 cache and the same ``Recipe``:
-- **fast** (default on CUDA): the cache lives on the device, batches are index gathers and
+- **fast** (the default): the cache lives on the device, batches are index gathers and
   :class:`~fgvc_ref.transforms.BatchAugment` runs there; no DataLoader, no host sync inside an epoch
   (losses, accuracy and the first non-finite step accumulate in device tensors, read once per epoch);
-- **reference** (default on the CPU): torchvision-style per-image PIL transforms
+- **reference** (an option; used for AutoAugment): torchvision-style per-image PIL transforms
   (:class:`~fgvc_ref.transforms.TrainTransform`) in DataLoader workers with persistent workers.
 The two are equal in distribution (tests/test_transforms.py), not in random stream.
 
@@ -190,7 +190,8 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = device.type == "cuda" and not recipe.deterministic
-    path = recipe.path if recipe.path != "auto" else ("fast" if device.type == "cuda" and recipe.policy != "autoaugment" else "reference")
+    # "auto": the fast path, measured faster than the reference path on the CPU too (RESULTS.md, bench --only train)
+    path = recipe.path if recipe.path != "auto" else ("reference" if recipe.policy == "autoaugment" else "fast")
     amp = device.type == "cuda"
     K = len(data.classes)
 
