@@ -2,7 +2,7 @@
 
 A checkpoint is a dict of plain tensors, numbers, strings, lists and dicts, saved with ``torch.save``
 to ``checkpoint-e{epoch}-s{step}.pt`` through :func:`fgvc_ref.data.cache.atomic_write` (temporary
-file, fsync, ``os.replace``, fsync of the folder), followed by a ``.sha256`` file; temporary files
+file, fsync, ``os.replace``, fsync of the folder), preceded by its ``.sha256`` file; temporary files
 left by a killed writer are removed when the run is loaded again. Loading takes the
 newest checkpoint whose hash matches and that ``torch.load(weights_only=True)`` accepts; a corrupt
 newest one is reported and the previous one used; with none left it raises rather than starting
@@ -40,8 +40,10 @@ def save_checkpoint(run_dir: Path, state: dict, *, epoch: int, step: int) -> Pat
     torch.save(state, buf)
     data = buf.getvalue()
     path = Path(run_dir) / checkpoint_name(epoch, step)
-    atomic_write(path, lambda f: f.write(data))
+    # The hash goes first: a kill between the two writes then leaves a hash without a checkpoint
+    # (ignored), never a published checkpoint without its hash (which would read as corrupt).
     atomic_write(path.with_name(path.name + ".sha256"), lambda f: f.write(hashlib.sha256(data).hexdigest().encode()))
+    atomic_write(path, lambda f: f.write(data))
     for old in list_checkpoints(run_dir)[:-KEEP]:
         old.unlink(missing_ok=True)
         old.with_name(old.name + ".sha256").unlink(missing_ok=True)

@@ -30,10 +30,12 @@ def test_reliability_1_write_order_is_temp_fsync_replace_then_fsync_of_the_folde
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
     path = save_checkpoint(tmp_path, {"w": torch.ones(3)}, epoch=1, step=0)
-    first = events[:3]
-    assert first[0][0] == "fsync" and ".tmp-" in first[0][1]  # the temporary file's data reaches the disk first
-    assert first[1] == ("replace", first[0][1], str(path))  # then it takes the final name
-    assert first[2] == ("fsync", "dir")  # then the folder entry is made durable
+    replaces = [k for k, e in enumerate(events) if e[0] == "replace"]
+    sha, ckpt = (next(k for k in replaces if events[k][2] == str(p)) for p in (path.with_name(path.name + ".sha256"), path))
+    assert sha < ckpt  # the hash is published before the checkpoint it vouches for
+    k = ckpt
+    assert events[k - 1][0] == "fsync" and events[k - 1][1] == events[k][1] and ".tmp-" in events[k][1]  # temp data on disk first
+    assert events[k + 1] == ("fsync", "dir")  # then the new name is made durable
 
 
 def test_reliability_1_a_crash_before_publishing_leaves_the_old_checkpoint_and_the_temp_is_cleaned(tmp_path, monkeypatch):
@@ -162,3 +164,23 @@ def test_reliability_1_a_live_writers_temporary_file_is_not_removed(tmp_path):
     live.write_bytes(b"being written")
     load_checkpoint(tmp_path)
     assert live.exists()
+
+
+def test_reliability_1_a_kill_between_the_hash_and_the_checkpoint_keeps_the_run_resumable(tmp_path, monkeypatch):
+    """Found by the reproduce.sh kill test: a checkpoint published before its .sha256 read as corrupt
+    after a kill in between, and the run could not resume. The hash is now written first."""
+    import fgvc_ref.checkpoint as C
+
+    real, calls = C.atomic_write, {"n": 0}
+
+    def killed_after_first_write(path, write):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise SystemExit("killed")
+        return real(path, write)
+
+    monkeypatch.setattr(C, "atomic_write", killed_after_first_write)
+    with pytest.raises(SystemExit):
+        save_checkpoint(tmp_path, {"epoch": 1}, epoch=1, step=0)  # the run's first checkpoint
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path) is None  # nothing was published: start the epoch again, no error
