@@ -1,15 +1,18 @@
-"""Training data from a spec string: a prepared cache folder, or ``fashion-mnist[:tops][@size]``."""
+"""Training data from a spec string: a prepared cache folder, or ``fashion-mnist[:tops][@SIZE][,train=N][,test=M]``."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 
 from fgvc_ref.data.records import DatasetError
+
+FASHION_SPEC = re.compile(r"fashion-mnist(?::(?P<subset>[a-z]+))?(?:@(?P<size>\d+))?(?P<options>(?:,(?:train|test)=\d+)*)")
 
 
 class Data(NamedTuple):
@@ -22,17 +25,39 @@ class Data(NamedTuple):
     name: str
 
 
+def first_per_class(labels: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the first ``k`` images of every class, in file order (a fixed, seed-independent subset)."""
+    order = torch.argsort(labels, stable=True)  # by class, file order within a class
+    starts = torch.searchsorted(labels[order], labels[order])  # where each image's class begins
+    rank = torch.arange(len(labels)) - starts
+    return order[rank < k].sort().values
+
+
+def _subset(split, k: int):
+    idx = first_per_class(split.labels, k)
+    return split._replace(images=split.images[idx], labels=split.labels[idx], manifest={**split.manifest, "num_images": len(idx), "per_class": k})
+
+
 def load_data(spec: str | Path, *, verify_sources: bool = True) -> Data:
-    """``spec``: a folder written by ``prepare`` (train + test), or ``fashion-mnist``, ``fashion-mnist:tops``,
-    optionally with ``@SIZE`` (e.g. ``fashion-mnist:tops@32``) to store the images at SIZE px."""
+    """``spec``: a folder written by ``prepare`` (train + test), or ``fashion-mnist`` / ``fashion-mnist:tops``
+    with optional parts: ``@SIZE`` stores the images at SIZE px, ``,train=N`` / ``,test=M`` keep the first N / M
+    images of every class (file order), e.g. ``fashion-mnist:tops@32,train=400,test=500``."""
     text = str(spec)
     if text.startswith("fashion-mnist"):
         from fgvc_ref.data.fashion_mnist import load_fashion_mnist
 
-        name, _, size = text.partition("@")
-        subset = name.partition(":")[2] or None
-        kw = dict(subset=subset, size=int(size) if size else 28)
+        match = FASHION_SPEC.fullmatch(text)
+        if not match:
+            raise DatasetError(f"{text!r}: not a Fashion-MNIST spec; expected fashion-mnist[:tops][@SIZE][,train=N][,test=M]")
+        keep = dict(option.split("=") for option in match["options"].split(",")[1:])
+        if any(int(v) < 1 for v in keep.values()):
+            raise DatasetError(f"{text!r}: train= and test= must be >= 1 images per class")
+        kw = dict(subset=match["subset"], size=int(match["size"] or 28))
         train, test = load_fashion_mnist("train", **kw), load_fashion_mnist("test", **kw)
+        if "train" in keep:
+            train = _subset(train, int(keep["train"]))
+        if "test" in keep:
+            test = _subset(test, int(keep["test"]))
     else:
         from fgvc_ref.data.cache import load_cache
 
@@ -42,6 +67,7 @@ def load_data(spec: str | Path, *, verify_sources: bool = True) -> Data:
         if train.classes != test.classes:
             raise DatasetError(f"{text}: train and test caches have different class lists ({len(train.classes)} vs {len(test.classes)})")
     ident = json.dumps([train.manifest.get("data_sha256") or train.manifest.get("sources"),
-                        test.manifest.get("data_sha256") or test.manifest.get("sources"), train.classes], sort_keys=True, default=str)
+                        test.manifest.get("data_sha256") or test.manifest.get("sources"), train.classes]
+                       + ([text] if text.startswith("fashion-mnist") else []), sort_keys=True, default=str)
     fingerprint = hashlib.sha256(ident.encode()).hexdigest()
     return Data(train.images, train.labels, test.images, test.labels, train.classes, fingerprint, text)

@@ -1,0 +1,43 @@
+"""fgvc_ref.data.sources: data spec strings, the per-class subsets of the proxy, the data fingerprint."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fgvc_ref.data.records import DatasetError
+from fgvc_ref.data.sources import first_per_class, load_data
+from test_fashion_mnist import needs_debian_files
+
+
+@given(st.lists(st.integers(0, 5), max_size=60), st.integers(1, 8))
+def test_first_per_class_keeps_the_first_k_of_every_class_in_file_order(labels, k):
+    labels = torch.tensor(labels, dtype=torch.int64)
+    expected = [i for i, c in enumerate(labels.tolist()) if labels[:i].tolist().count(c) < k]  # the definition, literally
+    assert first_per_class(labels, k).tolist() == expected
+
+
+@pytest.mark.parametrize("spec", ["fashion-mnist:shoes!", "fashion-mnist@", "fashion-mnist,train=", "fashion-mnist,val=3",
+                                  "fashion-mnist@32,train=10x"])
+def test_malformed_fashion_spec_is_refused_with_the_grammar(spec):
+    with pytest.raises(DatasetError, match=r"fashion-mnist\[:tops\]\[@SIZE\]\[,train=N\]\[,test=M\]"):
+        load_data(spec)
+
+
+def test_zero_images_per_class_is_refused():
+    with pytest.raises(DatasetError, match=">= 1 images per class"):
+        load_data("fashion-mnist,train=0")
+
+
+@needs_debian_files
+def test_per_class_subsets_are_balanced_prefixes_of_the_full_split_with_their_own_fingerprint():
+    full = load_data("fashion-mnist:tops@32")
+    small = load_data("fashion-mnist:tops@32,train=7,test=3")
+    assert np.bincount(small.train_labels.numpy()).tolist() == [7] * 4
+    assert np.bincount(small.test_labels.numpy()).tolist() == [3] * 4
+    idx = first_per_class(full.train_labels, 7)
+    assert torch.equal(small.train_images, full.train_images[idx]) and torch.equal(small.train_labels, full.train_labels[idx])
+    assert small.classes == full.classes and small.name == "fashion-mnist:tops@32,train=7,test=3"
+    assert len({full.fingerprint, small.fingerprint, load_data("fashion-mnist:tops@32,train=8,test=3").fingerprint,
+                load_data("fashion-mnist:tops@28,train=7,test=3").fingerprint}) == 4  # a resumed run cannot mix them
