@@ -140,12 +140,13 @@ def train_step(model, optimizer, criterion, x, target, *, amp_device: str, amp: 
 
 
 @torch.no_grad()
-def evaluate(model, criterion, images, labels, *, size, batch, device, amp) -> dict:
+def evaluate(model, criterion, images, labels, *, size, batch, device, amp, memory_format=torch.contiguous_format) -> dict:
     model.eval()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.int64)
     for x, start in eval_batches(images, size, batch, device):
         y = labels[start : start + len(x)].to(device)
+        x = x.contiguous(memory_format=memory_format)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
             logits = model(x)
         loss_sum += criterion(logits.float(), y) * len(y)
@@ -206,8 +207,8 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
     # model, optimiser, loss, EMA
     torch.manual_seed(seed)
     model = build_model(recipe.model, K, recipe.weights).to(device)
-    if device.type == "cuda" and recipe.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    memory_format = torch.channels_last if recipe.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     step_model = torch.compile(net) if recipe.compile else net
     optimizer = NAG(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
@@ -267,8 +268,7 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
                     idx = perm[slices[i][0] : slices[i][1]]
                     g = torch.Generator(device=device).manual_seed(subseed(seed, epoch, i, rank))
                     x, y = augment(train_x[idx], g), train_y[idx]
-                if device.type == "cuda" and recipe.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                x = x.contiguous(memory_format=memory_format)
                 target = y
                 if recipe.mixup_alpha > 0 or recipe.cutmix_alpha > 0:
                     x, target = mix_batch(x, y, K, mixup_alpha=recipe.mixup_alpha, cutmix_alpha=recipe.cutmix_alpha,
@@ -296,7 +296,7 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
             row = {"epoch": epoch, "lr": lrs[epoch], "ema_decay": ema_decay if ema else None, "policy": recipe.policy, "seed": seed,
                    "train_loss": train_metrics["loss"], "train_acc": train_metrics["acc"],
                    "img_per_s": train_metrics["n"] * world / max(seconds, 1e-9), "epoch_s": seconds}
-            ev = dict(size=recipe.image_size, batch=recipe.eval_batch_size, device=device, amp=amp)
+            ev = dict(size=recipe.image_size, batch=recipe.eval_batch_size, device=device, amp=amp, memory_format=memory_format)
             test = evaluate(model, criterion, data.test_images, data.test_labels, **ev)
             row.update(test_loss=test["loss"], test_acc=test["acc"])
             if ema is not None:
