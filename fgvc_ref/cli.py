@@ -10,6 +10,8 @@ import sys
 
 
 def _bench(args: argparse.Namespace) -> int:
+    import torch
+
     from fgvc_ref import bench
 
     torch_threads(args.threads)
@@ -19,7 +21,8 @@ def _bench(args: argparse.Namespace) -> int:
         if key not in ("model", "image_size", "batch", "images", "stage", "epochs"):
             raise ValueError(f"--train-config key {key!r} unknown; valid: model, image_size, batch, images, stage, epochs")
         config[key] = value if key in ("model", "stage") else int(value)
-    bench.run(args.only.split(","), repeats=args.repeats, device=args.device, json_path=args.json, train_config=config,
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    bench.run(args.only.split(","), repeats=args.repeats, device=device, json_path=args.json, train_config=config,
               command=" ".join(["python -m fgvc_ref", *args.argv]))
     return 0
 
@@ -120,9 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time each technique against its torch/torchvision twin (medians, ratios)",
                        description="Time each hand-written technique against its twin in one process; print medians, "
                                    "min-max and ratios, optionally write JSON.")
-    b.add_argument("--only", default="optim,ema,augment", help="comma-separated sections: optim, ema, augment, prepare, train (default: %(default)s)")
+    b.add_argument("--only", default="optim,ema,augment,train", help="comma-separated sections: optim, ema, augment, prepare, train (default: %(default)s)")
     b.add_argument("--repeats", type=int, default=20, help="timed repeats per measurement (default: %(default)s)")
-    b.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    b.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     b.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     b.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON here")
     b.add_argument("--train-config", default=None, metavar="K=V,...",
@@ -167,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("runs", metavar="RUNS_DIR", nargs="?", help="a folder of runs, or the <section>_runs.json a report wrote beside itself")
     r.add_argument("--bench", nargs="+", default=None, metavar="JSON", help="render benchmark JSON files (from bench --json) instead of runs")
     r.add_argument("--out", default=None, help="report file (default: RUNS_DIR/RESULTS.md)")
-    r.add_argument("--title", default="Results", help="report title")
+    r.add_argument("--title", default=None, help="report title (default: the saved one for a runs JSON, else \"Results\")")
     r.add_argument("--command-line", default=None, help="the command that produced the runs, quoted in the report")
     r.add_argument("--section", default=None, help="replace only the <!-- report:SECTION --> block of --out (e.g. RESULTS.md)")
     r.set_defaults(func=_report)

@@ -35,3 +35,57 @@ def test_unknown_section_is_a_clear_error(capsys):
     assert main(["bench", "--only", "optim,nope"]) == 2
     err = capsys.readouterr().err
     assert "nope" in err and "optim" in err
+
+
+@pytest.mark.slow
+def test_bench_train_times_both_paths_the_model_only_step_and_evaluation():
+    (row,) = bench.bench_train(repeats=2, model="tiny_cnn", image_size=16, batch=8, images=32, epochs=2)
+    assert (row["model"], row["image_size"], row["batch"]) == ("tiny_cnn", 16, 8)
+    for path in ("fast", "reference"):
+        v = row[f"{path}_img_per_s"]
+        assert v["epochs"] == 1 and 0 < v["min"] <= v["median"] <= v["max"]  # epoch 0 (warm-up) is left out
+        assert row[f"{path}_vs_model_only"] == pytest.approx(v["median"] / row["model_only_img_per_s"])
+    assert row["eval_img_per_s"] == pytest.approx(8 / row["eval_timing"]["median_s"])
+
+
+def test_projection_counts_every_stage_seed_epoch_and_the_second_ema_evaluation():
+    from fgvc_ref.report import projected_hours
+
+    # 8,144 img/s training and 8,041 img/s evaluation: 1 s per stage-epoch of training, 1 s per evaluation;
+    # 7 trainings + 8 evaluations (the EMA stage evaluates twice) = 15 s per epoch, x 600 epochs x 3 seeds.
+    assert projected_hours(8144, 8041) == pytest.approx(15 * 600 * 3 / 3600)
+    assert projected_hours(8144, 8041, seeds=1, epochs=1) == pytest.approx(15 / 3600)
+
+
+def test_projection_is_rendered_only_for_the_real_recipes_model_and_size(tmp_path):
+    from fgvc_ref.report import render_benchmarks
+
+    def train_row(model, size):
+        rate = {"median": 8144.0, "min": 8000.0, "max": 8200.0, "epochs": 2}
+        return {"section": "train", "name": f"ema stage, {model} at {size} px, batch 128", "model": model, "image_size": size, "batch": 128,
+                "model_only_img_per_s": 9000.0, "fast_img_per_s": rate, "reference_img_per_s": rate, "fast_vs_model_only": 0.9,
+                "reference_vs_model_only": 0.9, "eval_img_per_s": 8041.0}
+
+    env = {"cpu": "x", "cpu_threads": 2, "gpu": None, "torch": "t", "torchvision": "v", "python": "p", "date": "d"}
+    for model, size, shown in (("resnet50", 224, True), ("resnet18", 32, False)):
+        path = tmp_path / f"{model}.json"
+        path.write_text(json.dumps({"command": "c", "environment": env, "rows": [train_row(model, size)]}))
+        text = render_benchmarks([path], base=tmp_path)
+        assert ("Projection, not a measurement" in text) is shown
+        assert ("about 8 hours" in text) is shown  # 7.5 h, from test_projection_counts_every_stage_seed_epoch...
+
+
+def test_gpu_script_is_valid_bash_and_asks_only_for_known_sections_and_train_settings():
+    import inspect
+    import re
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "gpu.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    text = script.read_text()
+    sections = re.search(r"--only (\S+)", text)[1].split(",")
+    assert set(sections) <= set(bench.SECTIONS) and "train" in sections
+    config = dict(item.split("=") for item in re.search(r"--train-config (\S+)", text)[1].split(","))
+    assert set(config) <= set(inspect.signature(bench.bench_train).parameters)
+    assert (config["model"], config["image_size"], config["images"], config["stage"], config["epochs"]) == ("resnet50", "224", "8144", "ema", "3")
