@@ -1,5 +1,6 @@
 """RELIABILITY.md row 8: reproduce.sh killed anywhere and rerun skips, resumes and renders a byte-identical table."""
 
+import json
 import os
 import re
 import signal
@@ -75,3 +76,20 @@ def test_reliability_8_killed_during_a_run_between_runs_and_while_reporting_then
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "skip base seed 0 (finished)" in resumed.stdout
     assert table_of(out) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file(),
+                    reason="Fashion-MNIST not installed: apt-get install -y dataset-fashion-mnist (.ci/run does)")
+def test_proxy_mode_runs_the_documented_protocol_and_lets_set_override_it(tmp_path):
+    """`--proxy fashion-mnist:tops` expands to the README's protocol; a later --set wins (here: a tiny model)."""
+    env = {**os.environ, "PYTHON": sys.executable}
+    args = ["--proxy", "fashion-mnist:tops", "--out", str(tmp_path), "--seeds", "1", "--stages", "ema", "--set", "model=tiny_cnn"]
+    done = subprocess.run(["bash", "reproduce.sh", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    recipe = json.loads((tmp_path / "runs" / "ema" / "seed0" / "recipe.json").read_text())
+    assert recipe["data"] == "fashion-mnist:tops@32,train=500,test=500"
+    assert (recipe["model"], recipe["weights"], recipe["image_size"], recipe["epochs"]) == ("tiny_cnn", "none", 32, 10)
+    assert (recipe["lr_scale"], recipe["ema_steps"], recipe["warmup_epochs"], recipe["patience"]) == (0.1, 1, 1, 3)
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "Proxy: fashion-mnist:tops@32,train=500,test=500" in report and "./reproduce.sh --proxy fashion-mnist:tops" in report
