@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Prepared GPU benchmark: one short run on one CUDA GPU (aim: < 8 minutes), JSON under $OUT (or bench/results/).
+# Prepared GPU benchmark: one short run on one CUDA GPU (aim: < 8 minutes), JSON under $OUT (or results/).
 # Run from the repository root after the README's install step:   bash bench/gpu.sh
-# Then render it into RESULTS.md:   .venv/bin/python -m fgvc_ref report --bench bench/results/gpu_bench.json --out RESULTS.md --section bench-gpu
+# Then render it into RESULTS.md:   .venv/bin/python -m fgvc_ref report --bench results/gpu_bench.json --out RESULTS.md --section bench-gpu
 set -euo pipefail
-out="${OUT:-bench/results}"
+out="${OUT:-results}"
 mkdir -p "$out"
 py="${PYTHON:-.venv/bin/python}"
 "$py" -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU visible'; print(torch.cuda.get_device_name())"

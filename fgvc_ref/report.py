@@ -21,6 +21,7 @@ from fgvc_ref.data.cache import atomic_write
 from fgvc_ref.recipe import BLOG_TOP1, STAGES, VARIANTS
 
 TABLE_BEGIN, TABLE_END = "<!-- table:begin -->", "<!-- table:end -->"
+ARTIFACTS = "results"  # the folder beside a report that holds its plots and the runs JSON it was made from
 
 
 def collect(runs: Path) -> dict[str, list[dict]]:
@@ -102,7 +103,7 @@ def render(stages: dict[str, list[dict]], *, command: str | None, title: str, pl
         "Wall time of training per stage (sum over seeds, seconds): "
         + ", ".join(f"{s} {sum(r['summary'].get('train_s') or 0 for r in runs):.0f}" for s, runs in stages.items()) + ".", "",
     ]
-    lines += [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
+    lines += [f"![{Path(p).stem}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
 
 
@@ -170,8 +171,8 @@ def write_report(runs: Path | str, out: Path | str | None = None, *, command: st
                  section: str | None = None) -> Path:
     """Render the runs in ``runs`` (a folder, or a ``*_runs.json`` saved by an earlier report) into ``out``.
 
-    Beside ``out`` it keeps ``[SECTION_]runs.json``: the summaries, resolved recipes, environments and
-    LR curves the report was made from, so every number can be traced and the block made again."""
+    In ``results/`` beside ``out`` it keeps the plots and ``[SECTION_]runs.json``: the summaries, resolved recipes,
+    environments and LR curves the report was made from, so every number can be traced and the block made again."""
     runs = Path(runs)
     stages = collect(runs)
     if not stages:
@@ -183,13 +184,16 @@ def write_report(runs: Path | str, out: Path | str | None = None, *, command: st
     out = Path(out) if out else runs / "RESULTS.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     prefix = f"{section}_" if section else ""
-    text = render(stages, command=command, title=title, plots=plot(stages, out.parent, prefix))
-    source = out.parent / f"{prefix}runs.json"
+    artifacts = out.parent / ARTIFACTS
+    artifacts.mkdir(exist_ok=True)
+    plots = [f"{ARTIFACTS}/{Path(p).name}" for p in plot(stages, artifacts, prefix)]
+    text = render(stages, command=command, title=title, plots=plots)
+    source = artifacts / f"{prefix}runs.json"
     if not runs.is_file():  # keep what the report was made from
         slim = {k: [{**r, "metrics": [{"epoch": m["epoch"], "lr": m["lr"]} for m in r["metrics"]]} for r in v] for k, v in stages.items()}
         record = {"title": title, "command": command, "stages": slim}
         atomic_write(source, lambda f: f.write(json.dumps(record, indent=1, sort_keys=True).encode()))
-    _splice(out, f"<!-- source: {source.name} -->\n" + text, section)
+    _splice(out, f"<!-- source: {ARTIFACTS}/{source.name} -->\n" + text, section)
     return out
 
 
@@ -258,7 +262,7 @@ def projection(row: dict) -> str:
             f"test images per epoch, the EMA stage evaluated twice) would take about {hours:,.0f} hours ({hours / 24:,.1f} days) "
             f"on this device, one run at a time, at the fast path's median {row['fast_img_per_s']['median']:.0f} img/s and "
             f"{row['eval_img_per_s']:.0f} img/s for evaluation above. Upper bound for early stopping (patience 200 can end a run "
-            f"sooner); stage 0 trains at batch 32, which this batch-{row['batch']} rate does not capture.")
+            f"sooner); every stage is counted at this row's batch {row['batch']} (the recipe trains stage 0 at 32, the others at 128).")
 
 
 def write_bench_report(paths: list[Path | str], out: Path | str, *, section: str | None = None, base: Path | None = None) -> Path:

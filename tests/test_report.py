@@ -38,7 +38,10 @@ def test_report_is_written_with_plots_and_spliced_into_a_section(tmp_path):
     assert TABLE_BEGIN in first and TABLE_END in first and "`./reproduce.sh`" in first
     write_report(tmp_path / "runs", target, command="./reproduce.sh", title="Embedded", section="embedded")
     assert target.read_text() == first  # replaced in place, not appended twice
-    assert (tmp_path / "embedded_progression.png").stat().st_size > 0 and (tmp_path / "embedded_lr_curves.png").exists()
+    results = tmp_path / "results"  # the report's plots and sources, beside it
+    assert (results / "embedded_progression.png").stat().st_size > 0 and (results / "embedded_lr_curves.png").exists()
+    assert "<!-- source: results/embedded_runs.json -->" in first and "![embedded_progression](results/embedded_progression.png)" in first
+    assert json.loads((results / "embedded_runs.json").read_text())["stages"]["base"][0]["summary"]["last_test_acc"] == 50.0
 
 
 def test_no_finished_runs_is_a_clear_error(tmp_path):

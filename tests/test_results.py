@@ -36,8 +36,10 @@ def test_every_generated_block_is_rendered_again_byte_for_byte_from_its_sources(
     copy = tmp_path / "RESULTS.md"
     copy.write_text(text)
     if len(sources) == 1 and sources[0].name.endswith("runs.json"):
-        shutil.copy(sources[0], tmp_path / sources[0].name)
-        write_report(tmp_path / sources[0].name, copy, section=name)
+        saved = tmp_path / sources[0].relative_to(ROOT)
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(sources[0], saved)
+        write_report(saved, copy, section=name)
     else:
         write_bench_report(sources, copy, section=name, base=ROOT)
     assert generated_blocks(copy.read_text())[name] == body
