@@ -48,10 +48,10 @@ elif [ -n "$proxy" ]; then
   mode="proxy-${proxy//[:@,=]/-}"; out="${out:-runs/$mode}"
   # The proxy protocol (README, "The Fashion-MNIST proxy"): a bare fashion-mnist[:tops] gets 32 px images and a fixed
   # per-class subset sized so that 7 stages x 3 seeds fit the CPU budget; resnet18 from scratch, the recipe's LRs x 0.1,
-  # every epoch-denominated field scaled to 10 epochs, EMA updated every step (an epoch has only 16 steps here).
+  # every epoch-denominated field scaled to 10 epochs, EMA updated every step (an epoch has only 8 steps here).
   case "$proxy" in
-    fashion-mnist) proxy="$proxy@32,train=200,test=200" ;;
-    fashion-mnist:tops) proxy="$proxy@32,train=500,test=500" ;;
+    fashion-mnist) proxy="$proxy@32,train=100,test=100" ;;
+    fashion-mnist:tops) proxy="$proxy@32,train=250,test=250" ;;
   esac
   source_args=(--data "$proxy")
   epochs="${epochs:-10}"

@@ -88,8 +88,8 @@ def test_proxy_mode_runs_the_documented_protocol_and_lets_set_override_it(tmp_pa
     done = subprocess.run(["bash", "reproduce.sh", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     recipe = json.loads((tmp_path / "runs" / "ema" / "seed0" / "recipe.json").read_text())
-    assert recipe["data"] == "fashion-mnist:tops@32,train=500,test=500"
+    assert recipe["data"] == "fashion-mnist:tops@32,train=250,test=250"
     assert (recipe["model"], recipe["weights"], recipe["image_size"], recipe["epochs"]) == ("tiny_cnn", "none", 32, 10)
     assert (recipe["lr_scale"], recipe["ema_steps"], recipe["warmup_epochs"], recipe["patience"]) == (0.1, 1, 1, 3)
     report = (tmp_path / "RESULTS.md").read_text()
-    assert "Proxy: fashion-mnist:tops@32,train=500,test=500" in report and "./reproduce.sh --proxy fashion-mnist:tops" in report
+    assert "Proxy: fashion-mnist:tops@32,train=250,test=250" in report and "./reproduce.sh --proxy fashion-mnist:tops" in report
