@@ -126,15 +126,20 @@ def plot(stages: dict[str, list[dict]], out_dir: Path, prefix: str) -> list[str]
     except ImportError:
         return []
     names = [s for s in stages if s in STAGES]
+    if not names:  # only not-adopted variants: nothing to plot against the blog
+        return []
     paths = []
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     means = [_mean_std([r["summary"]["last_test_acc"] for r in stages[s]]) for s in names]
-    ax.errorbar(range(len(names)), [m for m, _ in means], yerr=[sd or 0 for _, sd in means], marker="o", capsize=3, label="this run")
-    ax.plot(range(len(names)), [BLOG_TOP1[s] for s in names], marker="s", linestyle="--", label="blog (Stanford Cars)")
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    ax.set_ylabel("top-1 (%)")
-    ax.set_title("Cumulative progression")
-    ax.legend()
+    x, ours, blog = range(len(names)), [m for m, _ in means], [BLOG_TOP1[s] for s in names]
+    for ax, shift, title, label in ((axes[0], (0, 0), "top-1 per stage", "top-1 (%)"),
+                                    (axes[1], (ours[0], blog[0]), f"cumulative gain over {names[0]}", "points over the first stage")):
+        ax.errorbar(x, [m - shift[0] for m in ours], yerr=[sd or 0 for _, sd in means], marker="o", capsize=3, label="this run (mean +- std)")
+        ax.plot(x, [b - shift[1] for b in blog], marker="s", linestyle="--", label="blog (Stanford Cars)")
+        ax.set_xticks(x, names, rotation=30, ha="right")
+        ax.set_ylabel(label)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     paths.append(str(out_dir / f"{prefix}progression.png"))
     fig.savefig(paths[-1], dpi=100, metadata={"Software": None})
