@@ -144,14 +144,19 @@ def plot(stages: dict[str, list[dict]], out_dir: Path, prefix: str) -> list[str]
     paths.append(str(out_dir / f"{prefix}progression.png"))
     fig.savefig(paths[-1], dpi=100, metadata={"Software": None})
     plt.close(fig)
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for s in names:
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.4 * rows), sharex=True, squeeze=False)
+    for ax, s in zip(axes.flat, names):  # one panel per stage: their curves coincide in places
         lrs = _planned_lrs(stages[s][0]["recipe"]) or [m["lr"] for m in stages[s][0]["metrics"]]
-        ax.plot(range(len(lrs)), lrs, drawstyle="steps-post", label=s)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("learning rate")
-    ax.set_title("LR per epoch, as scheduled (early stopping may end a run sooner)")
-    ax.legend(fontsize=7)
+        ax.plot(range(len(lrs)), lrs, drawstyle="steps-post")
+        ax.set_title(s, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.supxlabel("epoch", fontsize=9)
+    fig.supylabel("learning rate", fontsize=9)
+    fig.suptitle("LR per epoch, as scheduled (early stopping may end a run sooner)", fontsize=10)
     fig.tight_layout()
     paths.append(str(out_dir / f"{prefix}lr_curves.png"))
     fig.savefig(paths[-1], dpi=100, metadata={"Software": None})
@@ -195,7 +200,8 @@ def write_report(runs: Path | str, out: Path | str | None = None, *, command: st
     text = render(stages, command=command, title=title, plots=plots)
     source = artifacts / f"{prefix}runs.json"
     if not runs.is_file():  # keep what the report was made from
-        slim = {k: [{**r, "metrics": [{"epoch": m["epoch"], "lr": m["lr"]} for m in r["metrics"]]} for r in v] for k, v in stages.items()}
+        keep = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "ema_test_loss", "ema_test_acc", "epoch_s")
+        slim = {k: [{**r, "metrics": [{f: m[f] for f in keep if f in m} for m in r["metrics"]]} for r in v] for k, v in stages.items()}
         record = {"title": title, "command": command, "stages": slim}
         atomic_write(source, lambda f: f.write(json.dumps(record, indent=1, sort_keys=True).encode()))
     _splice(out, f"<!-- source: {ARTIFACTS}/{source.name} -->\n" + text, section)
@@ -238,17 +244,23 @@ def render_benchmarks(paths: list[Path | str], base: Path) -> str:
                              f"{t['median_s'] * 1e3:.2f} ({t['min_s'] * 1e3:.2f}-{t['max_s'] * 1e3:.2f}) | {r['ratio_vs_twin']:.2f} | {ips} | "
                              f"{o['repeats']} / {t['repeats']} |")
         for r in (r for r in rows if r["section"] == "train"):
-            lines += ["| training, img/s | median (min-max) | / model-only |", "|---|---|---|",
-                      f"| model-only step ({r['name']}) | {r['model_only_img_per_s']:.0f} | 1.00 |"]
+            lines += [""] * (lines[-1] != "") + ["| training, img/s | median (min-max) | / model-only |", "|---|---|---|",
+                                                  f"| model-only step ({r['name']}) | {_rate(r['model_only_img_per_s'])} | 1.00 |"]
             for p in ("fast", "reference"):
                 v = r[f"{p}_img_per_s"]
-                lines.append(f"| {p} path, epochs 1.. of the run | {v['median']:.0f} ({v['min']:.0f}-{v['max']:.0f}) | {r[f'{p}_vs_model_only']:.2f} |")
+                lines.append(f"| {p} path, epochs 1.. of the run | {_rate(v['median'])} ({_rate(v['min'])}-{_rate(v['max'])}) | "
+                             f"{r[f'{p}_vs_model_only']:.2f} |")
             if "eval_img_per_s" in r:
-                lines.append(f"| evaluation forward, same batch | {r['eval_img_per_s']:.0f} | |")
+                lines.append(f"| evaluation forward, same batch | {_rate(r['eval_img_per_s'])} | |")
             if r.get("model") == "resnet50" and r.get("image_size") == 224 and "eval_img_per_s" in r:
                 lines += ["", projection(r)]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
+
+
+def _rate(img_per_s: float) -> str:
+    """Images per second: whole numbers from 100 up, three significant digits below (2.93, 12.4)."""
+    return f"{img_per_s:.0f}" if img_per_s >= 100 else f"{img_per_s:.3g}"
 
 
 def projected_hours(fast_img_per_s: float, eval_img_per_s: float, *, seeds: int = 3, epochs: int = 600) -> float:
@@ -265,8 +277,8 @@ def projection(row: dict) -> str:
     hours = projected_hours(row["fast_img_per_s"]["median"], row["eval_img_per_s"])
     return (f"**Projection, not a measurement**: the full reproduction (7 stages x 3 seeds x 600 epochs, 8,144 train + 8,041 "
             f"test images per epoch, the EMA stage evaluated twice) would take about {hours:,.0f} hours ({hours / 24:,.1f} days) "
-            f"on this device, one run at a time, at the fast path's median {row['fast_img_per_s']['median']:.0f} img/s and "
-            f"{row['eval_img_per_s']:.0f} img/s for evaluation above. Upper bound for early stopping (patience 200 can end a run "
+            f"on this device, one run at a time, at the fast path's median {_rate(row['fast_img_per_s']['median'])} img/s and "
+            f"{_rate(row['eval_img_per_s'])} img/s for evaluation above. Upper bound for early stopping (patience 200 can end a run "
             f"sooner); every stage is counted at this row's batch {row['batch']} (the recipe trains stage 0 at 32, the others at 128).")
 
 
