@@ -16,7 +16,8 @@ def fake_runs(root, accs: dict[str, list[float]]):
                                                           "best_test_acc_test_selected": acc + 1, "train_s": 10.0}))
             (run / "recipe.json").write_text(json.dumps({"data": "synthetic", "model": "tiny_cnn", "weights": "none", "image_size": 16, "epochs": 3}))
             (run / "env.json").write_text(json.dumps({"torch": "x", "cpu": "cpu"}))
-            (run / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "lr": 0.1 * (e + 1)}) + "\n" for e in range(3)))
+            (run / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "lr": 0.1 * (e + 1), "test_acc": acc - 2 + e, "recipe": {"lr": 0.1}})
+                                                       + "\n" for e in range(3)))
 
 
 def test_table_has_mean_std_step_and_total_gains_and_the_blog_numbers(tmp_path):
@@ -41,7 +42,9 @@ def test_report_is_written_with_plots_and_spliced_into_a_section(tmp_path):
     results = tmp_path / "results"  # the report's plots and sources, beside it
     assert (results / "embedded_progression.png").stat().st_size > 0 and (results / "embedded_lr_curves.png").exists()
     assert "<!-- source: results/embedded_runs.json -->" in first and "![embedded_progression](results/embedded_progression.png)" in first
-    assert json.loads((results / "embedded_runs.json").read_text())["stages"]["base"][0]["summary"]["last_test_acc"] == 50.0
+    saved = json.loads((results / "embedded_runs.json").read_text())["stages"]["base"][0]
+    assert saved["summary"]["last_test_acc"] == 50.0
+    assert saved["metrics"][2] == {"epoch": 2, "lr": 0.1 * 3, "test_acc": 50.0}  # per-epoch numbers kept, the repeated recipe not
 
 
 def test_no_finished_runs_is_a_clear_error(tmp_path):
