@@ -20,9 +20,9 @@ Convention: :func:`rrc_params` is ``torchvision.transforms.RandomResizedCrop.get
 (gotcha 11: ``w`` takes ``* r``, the bounds are non-strict). :class:`TrainTransform` is torchvision's
 ``ClassificationPresetTrain`` for the same policy, bit for bit for the same seed, on PIL images.
 :class:`BatchAugment` runs the same policies on a uint8 ``N x C x H x W`` batch on its device:
-per-image crop boxes (drawn with batched ops), one bilinear resample for the whole batch, flips by
-mask, the batched colour ops, normalisation and erasing. It is equal in distribution to the
-reference path, not in RNG stream; the resample does not antialias (see :func:`resized_crop_batch`).
+per-image crop boxes (drawn with batched ops), one antialiased bilinear resample for the whole batch
+(:func:`resized_crop_batch`), flips by mask, the batched colour ops, normalisation and erasing. It is
+equal in distribution to the reference path, not in RNG stream.
 """
 
 from __future__ import annotations
@@ -77,36 +77,74 @@ def _centre_fallback(height: int, width: int, ratio) -> tuple[int, int, int, int
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-def rrc_params_batch(n: int, height: int, width: int, scale=SCALE, ratio=RATIO, *, generator=None, device=None) -> Tensor:
-    """``n`` independent crop boxes ``(i, j, h, w)`` as an ``(n, 4)`` int64 tensor, drawn with batched ops."""
+def rrc_params_batch(n: int, height: int | Tensor, width: int | Tensor, scale=SCALE, ratio=RATIO, *, generator=None, device=None) -> Tensor:
+    """``n`` independent crop boxes ``(i, j, h, w)`` as an ``(n, 4)`` int64 tensor, drawn with batched ops.
+
+    ``height`` and ``width`` are one size for all images or one per image (``(n,)`` tensors): the valid
+    region of each stored image, whose top-left corner is the slot's."""
     dev = dict(device=device)
-    area = height * width * torch.empty(n, 10, **dev).uniform_(scale[0], scale[1], generator=generator)
+    H, W = (torch.as_tensor(v, **dev).long().expand(n).unsqueeze(1) for v in (height, width))
+    area = (H * W) * torch.empty(n, 10, **dev).uniform_(scale[0], scale[1], generator=generator)
     r = torch.exp(torch.empty(n, 10, **dev).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator))
     ws, hs = (area * r).sqrt().round().long(), (area / r).sqrt().round().long()
-    ok = (ws > 0) & (ws <= width) & (hs > 0) & (hs <= height)
+    ok = (ws > 0) & (ws <= W) & (hs > 0) & (hs <= H)
     first = ok.long().argmax(1, keepdim=True)
-    h, w = hs.gather(1, first).squeeze(1), ws.gather(1, first).squeeze(1)
-    i = torch.minimum((torch.rand(n, generator=generator, **dev) * (height - h + 1)).long(), height - h)
-    j = torch.minimum((torch.rand(n, generator=generator, **dev) * (width - w + 1)).long(), width - w)
-    fallback = K.constant(_centre_fallback(height, width, ratio), torch.device(device or "cpu"), torch.int64)
-    return torch.where(ok.any(1, keepdim=True), torch.stack([i, j, h, w], 1), fallback)
+    h, w = hs.gather(1, first), ws.gather(1, first)
+    i = torch.minimum((torch.rand(n, 1, generator=generator, **dev) * (H - h + 1)).long(), H - h)
+    j = torch.minimum((torch.rand(n, 1, generator=generator, **dev) * (W - w + 1)).long(), W - w)
+    return torch.where(ok.any(1, keepdim=True), torch.cat([i, j, h, w], 1), _centre_fallback_batch(H, W, ratio)).view(n, 4)
+
+
+def _centre_fallback_batch(H: Tensor, W: Tensor, ratio) -> Tensor:
+    """:func:`_centre_fallback` for ``(n, 1)`` sizes (float64, rounding half to even as Python's ``round``)."""
+    Hf, Wf = H.double(), W.double()
+    aspect = Wf / Hf
+    w = torch.where(aspect > max(ratio), (Hf * max(ratio)).round(), Wf).long()
+    h = torch.where(aspect < min(ratio), (Wf / min(ratio)).round(), Hf).long()
+    return torch.cat([(H - h) // 2, (W - w) // 2, h, w], 1)
+
+
+def whole_boxes(sizes: Tensor) -> Tensor:
+    """``(n, 4)`` boxes ``(0, 0, h, w)`` covering each image's valid region ``sizes[n] = (h, w)``."""
+    return torch.cat([torch.zeros_like(sizes), sizes], 1)
+
+
+def centre_crop_boxes(sizes: Tensor, fraction: float = 7 / 8) -> Tensor:
+    """The evaluation crop of whole images in their own pixels: ``Resize(R)`` + ``CenterCrop(R * fraction)``
+    keeps the centred square of side ``fraction`` x the shorter side (224 / 256 = 7/8)."""
+    side = (sizes.min(1).values.double() * fraction).round().long().clamp(min=1)
+    top, left = ((sizes.double() - side.unsqueeze(1).double()) / 2).round().long().unbind(1)
+    return torch.stack([top, left, side, side], 1)
+
+
+def resize_weights(start: Tensor, length: Tensor, size: int, full: int) -> Tensor:
+    """``(n, size, full)`` weights that resample ``length`` pixels from ``start`` to ``size`` pixels.
+
+    Bilinear resampling with antialiasing, as PIL and torchvision's ``antialias=True`` do it: output
+    pixel ``k`` is centred at ``c = (k + 0.5) s`` in crop coordinates, ``s = length / size``; source
+    pixel ``x`` (centre ``x + 0.5``) gets the triangle weight ``max(0, 1 - |x + 0.5 - c| / max(s, 1))``,
+    so a downscale widens the filter by ``s``; only pixels inside the crop count, and the weights of
+    each output pixel are normalised to sum to 1 (which replicates the crop's edge when upscaling).
+    """
+    s = (length.double() / size).view(-1, 1, 1)
+    c = (torch.arange(size, device=start.device, dtype=torch.float64).view(1, -1, 1) + 0.5) * s
+    x = torch.arange(full, device=start.device, dtype=torch.float64).view(1, 1, -1) - start.view(-1, 1, 1)  # crop coordinates
+    w = (1 - (x + 0.5 - c).abs() / s.clamp(min=1.0)).clamp_(min=0) * ((x >= 0) & (x < length.view(-1, 1, 1)))
+    return (w / w.sum(-1, keepdim=True)).float()
 
 
 def resized_crop_batch(x: Tensor, boxes: Tensor, size: int) -> Tensor:
     """Crop box ``boxes[n] = (i, j, h, w)`` of image ``n`` and resize it to ``size x size`` (uint8 out).
 
-    One bilinear ``grid_sample`` for the batch: output pixel ``k`` samples the crop at ``(k + 0.5) / size``
-    of its extent, the pixel centre that torchvision's resize samples. It does not antialias: the
-    cache stores images at most ~1.15x the training size, where that is negligible (tested against
-    torchvision's antialiased ``resized_crop``); it was 2x faster than ``roi_align`` on the CPU.
+    Separable resampling as two batched matrix products, ``Wy @ x @ Wx^T`` with per-image weights
+    (:func:`resize_weights`): it antialiases like the reference path's PIL resize and reads no pixel
+    outside the crop. It differs from PIL by at most a grey level or two, because PIL rounds to uint8
+    between its horizontal and vertical passes (bench/crop_fidelity.py, RESULTS.md).
     """
     n, _, height, width = x.shape
-    i, j, h, w = boxes.to(torch.float32).unbind(1)
-    u = (torch.arange(size, device=x.device, dtype=torch.float32) + 0.5) / size
-    gx = (j.unsqueeze(1) + u * w.unsqueeze(1)) * (2.0 / width) - 1  # (N, size), align_corners=False units
-    gy = (i.unsqueeze(1) + u * h.unsqueeze(1)) * (2.0 / height) - 1
-    grid = torch.stack([gx.unsqueeze(1).expand(n, size, size), gy.unsqueeze(2).expand(n, size, size)], -1)
-    out = F.grid_sample(x.to(torch.float32), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    i, j, h, w = boxes.unbind(1)
+    wy, wx = resize_weights(i, h, size, height), resize_weights(j, w, size, width)
+    out = wy.unsqueeze(1) @ (x.to(torch.float32) @ wx.transpose(1, 2).unsqueeze(1))
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
@@ -151,13 +189,41 @@ class TrainTransform:
             img = self.jitter(img, generator)
         elif self.policy == "trivialaugment":
             img = self.trivial_augment(img, generator)
-        else:  # torchvision's AutoAugment draws from the global generator
-            img = self.auto_augment(img)
+        else:
+            img = _with_global_rng(generator, self.auto_augment, img)
         x = pil_to_float(img)
         if self.policy == "standard":
             x = self.lighting(x, generator)
         x = normalize(x, self.mean, self.std)
         return self.erasing(x, generator) if self.erasing is not None else x
+
+
+def _with_global_rng(generator: torch.Generator | None, fn, *args):
+    """Run ``fn`` (a torchvision transform that draws from the global generator) on ``generator``'s stream:
+    its state is swapped in and read back, so the draws are those torchvision makes after ``manual_seed``."""
+    if generator is None:
+        return fn(*args)
+    with torch.random.fork_rng(devices=[]):
+        torch.set_rng_state(generator.get_state())
+        out = fn(*args)
+        generator.set_state(torch.get_rng_state())
+    return out
+
+
+def resize_centre_crop(img: Image.Image, size: int, resize: int) -> Image.Image:
+    """torchvision's ``Resize(resize)`` then ``CenterCrop(size)`` on a PIL image: the shorter side to ``resize``,
+    the longer to ``int(resize * long / short)``; the crop's corner at ``int(round((H - size) / 2))``."""
+    w, h = img.size
+    short, long = min(w, h), max(w, h)
+    new_long = int(resize * long / short)
+    img = img.resize((resize, new_long) if w <= h else (new_long, resize), Image.BILINEAR)
+    top, left = int(round((img.height - size) / 2.0)), int(round((img.width - size) / 2.0))
+    return img.crop((left, top, left + size, top + size))
+
+
+def eval_resize(size: int) -> int:
+    """The evaluation resize for a crop of ``size``: 256 for 224 (crop fraction 0.875 = 7/8), ``size * 8 // 7``."""
+    return size * 8 // 7
 
 
 class EvalTransform:
@@ -172,13 +238,7 @@ class EvalTransform:
         if self.resize is None:
             img = img.resize((self.size, self.size), Image.BILINEAR)
         else:
-            w, h = img.size
-            short, long = (w, h) if w <= h else (h, w)
-            new_long = int(self.resize * long / short)
-            img = img.resize((self.resize, new_long) if w <= h else (new_long, self.resize), Image.BILINEAR)
-            top = int(round((img.height - self.size) / 2.0))
-            left = int(round((img.width - self.size) / 2.0))
-            img = img.crop((left, top, left + self.size, top + self.size))
+            img = resize_centre_crop(img, self.size, self.resize)
         return normalize(pil_to_float(img), self.mean, self.std)
 
 
@@ -197,9 +257,11 @@ class BatchAugment:
         self.policy, self.size, self.erasing_p = policy, size, erasing_p
         self.jitter, self.lighting, self.scale, self.ratio, self.mean, self.std = jitter, lighting, scale, ratio, mean, std
 
-    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None, sizes: Tensor | None = None) -> Tensor:
+        """``sizes``: the ``(N, 2)`` valid height and width of each stored image (top-left of its slot); default all of it."""
         K.check_images(x)
         n, _, height, width = x.shape
+        height, width = (height, width) if sizes is None else sizes.to(x.device).unbind(1)
         boxes = rrc_params_batch(n, height, width, self.scale, self.ratio, generator=generator, device=x.device)
         x = resized_crop_batch(x, boxes, self.size)
         flip = torch.rand(n, generator=generator, device=x.device) < 0.5

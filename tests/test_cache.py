@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fgvc_ref.data.cache import crop_box, decode, load_cache, prepare, resize_square
+from fgvc_ref.data.cache import crop_box, decode, fit, load_cache, prepare
 from fgvc_ref.data.records import DatasetError, Record
 from fgvc_ref.data.stanford_cars import load_stanford_cars
 from fgvc_ref.data.synthetic import make_fake_stanford_cars
@@ -44,10 +44,37 @@ def test_box_over_the_border_is_clamped_and_zero_area_box_is_refused_naming_the_
         crop_box(coordinate_image(), (20, 1, 30, 5), "p")  # entirely outside
 
 
-def test_full_images_are_resized_on_the_shorter_side_and_centre_cropped():
-    out = np.asarray(resize_square(coordinate_image(40, 20), 10, cropped=False))
-    assert out.shape == (10, 10, 3)
-    assert 15 <= out[..., 0].mean() <= 25  # the centre columns of a 40-wide image
+def test_full_train_images_keep_every_pixel_with_their_aspect_in_the_top_left_of_the_slot():
+    """Train split, no box: longer side to the slot size, aspect kept, zero elsewhere, so RandomResizedCrop sees it all."""
+    for w, h in ((40, 20), (20, 40), (31, 30)):
+        img = coordinate_image(w, h)
+        slot, (vh, vw) = fit(img, 10, cropped=False, whole=True)
+        expected = np.asarray(img.resize((10, round(h * 10 / w)) if w >= h else (round(w * 10 / h), 10), Image.BILINEAR))
+        assert (vh, vw) == expected.shape[:2] and max(vh, vw) == 10
+        assert np.array_equal(slot[:vh, :vw], expected) and not slot[vh:].any() and not slot[:, vw:].any()
+
+
+def test_eval_split_equals_torchvision_classification_preset_eval_on_real_photos_with_odd_margins(tmp_path):
+    """Test split, no box: the cache holds what torchvision's ClassificationPresetEval (Resize(256), CenterCrop(224))
+    makes of each photo, before normalisation, bit for bit. Shapes chosen so that the centre-crop margins are odd
+    (round(37.5) = 38 where // 2 would give 37), in landscape and portrait."""
+    import torchvision.transforms as T
+
+    from fgvc_ref.data.folder import load_folder
+    from photos import real_photos
+
+    preset = T.Compose([T.Resize(256, interpolation=T.InterpolationMode.BILINEAR, antialias=True), T.CenterCrop(224), T.PILToTensor()])
+    photos = [p.convert("RGB") for p in real_photos(400)[:4]]
+    shapes = [(301, 257), (257, 301), (400, 263), (263, 333)]
+    for k, (photo, shape) in enumerate(zip(photos, shapes)):
+        (tmp_path / "raw" / "test" / f"c{k}").mkdir(parents=True)
+        photo.resize(shape, Image.BILINEAR).save(tmp_path / "raw" / "test" / f"c{k}" / "a.png")
+    split = load_folder(tmp_path / "raw", "test")
+    prepare(split.records, tmp_path / "cache", split="test", classes=split.classes, size=224, workers=1, progress=False)
+    cached = load_cache(tmp_path / "cache", "test")
+    for k, record in enumerate(split.records):
+        assert torch.equal(cached.images[k], preset(Image.open(record.path).convert("RGB"))), record.path
+    assert cached.sizes.tolist() == [[224, 224]] * 4 and not cached.cropped.any()
 
 
 # --- preparation -------------------------------------------------------------------------------
@@ -96,7 +123,7 @@ def test_cache_round_trips_exactly(prepared):
     split, out = prepared
     cached = load_cache(out, "train")
     for k, r in enumerate(split.records):
-        array, facts = decode(r, 24)
+        array, facts = decode(r, 24, whole=True)
         assert torch.equal(cached.images[k], torch.from_numpy(np.array(array)).permute(2, 0, 1))
         assert cached.labels[k].item() == r.label == facts["label"]
     assert cached.classes == split.classes
@@ -162,7 +189,7 @@ def test_a_tampered_manifest_is_refused(prepared):
     m = json.loads(path.read_text())
     m["version"] = 99
     path.write_text(json.dumps(m))
-    with pytest.raises(DatasetError, match="not a fgvc_ref-cache v1 manifest"):
+    with pytest.raises(DatasetError, match="not a fgvc_ref-cache v2 manifest"):
         load_cache(out, "train")
     path.write_text("{not json")
     with pytest.raises(DatasetError, match="unreadable manifest"):
@@ -227,7 +254,8 @@ def test_exif_orientation_is_logged_not_applied_and_bombs_and_bad_boxes_are_list
     prepare([Record(str(rotated), 0, None)], out, split="train", classes=["a"], size=10, workers=1, progress=False)
     cached = load_cache(out, "train")
     assert cached.manifest["exif_rotated"] == [str(rotated)]
-    red = cached.images[0, 0].float()  # red = x coordinate: unrotated, it still grows along each row
+    h, w = cached.sizes[0].tolist()
+    red = cached.images[0, 0, :h, :w].float()  # red = x coordinate: unrotated, it still grows along each row
     assert red.std(dim=1).mean() > 5 * red.std(dim=0).mean()
 
     big = tmp_path / "big.png"

@@ -57,7 +57,8 @@ def test_rrc_fallback_is_the_ratio_clamped_centre_crop():
 
 @pytest.mark.parametrize("policy, erasing_p", [("trivialaugment", 0.0), ("trivialaugment", 0.5), ("standard", 0.1), ("autoaugment", 0.0)])
 def test_train_pipeline_bit_exact_with_torchvision_preset(policy, erasing_p):
-    """TrainTransform == torchvision's ClassificationPresetTrain, same seed, real photos and odd sizes."""
+    """TrainTransform == torchvision's ClassificationPresetTrain, same seed, real photos and odd sizes, drawing from
+    the global generator or from an explicit one (AutoAugment included: its global draws run on the generator's stream)."""
     ref, ours = tv_train(policy, erasing_p), TrainTransform(policy, 224, erasing_p=erasing_p)
     for img in real_photos(128)[:4] + synthetic_images()[:2]:
         for seed in range(8):
@@ -65,6 +66,8 @@ def test_train_pipeline_bit_exact_with_torchvision_preset(policy, erasing_p):
             expected = ref(img)
             torch.manual_seed(seed)
             assert torch.equal(ours(img), expected), (policy, img.size, seed)
+            torch.manual_seed(seed + 1)  # the global state must not matter when a generator is given
+            assert torch.equal(ours(img, torch.Generator().manual_seed(seed)), expected), (policy, img.size, seed)
 
 
 @pytest.mark.parametrize("resize", [None, 256])

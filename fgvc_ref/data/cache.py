@@ -2,9 +2,13 @@
 
 ``prepare`` reads every image of a split once (all cores), converts it to RGB, crops it to its box
 (1-based inclusive, clamped to the image: PIL box ``(x1 - 1, y1 - 1, x2, y2)``) and resizes the crop
-to ``size x size`` (bilinear, antialiased); an image without a box is resized on its shorter side
-and centre-cropped instead. It writes ``<split>.pt`` (``images``: uint8 ``N x 3 x size x size``,
-``labels``: int64 ``N``) and then ``<split>.manifest.json``: the sources (path, bytes, mtime,
+to ``size x size`` (bilinear, antialiased). An image without a box follows the protocol of
+torchvision's presets instead (:func:`fit`): in the train split it keeps all of its pixels (longer
+side to ``size``, in the top-left of a ``size x size`` slot) so that RandomResizedCrop sees the whole
+image; in the test split it is resized to ``size * 8 // 7`` on its shorter side and centre-cropped to
+``size`` (Resize(256) + CenterCrop(224)). It writes ``<split>.pt`` (``images``: uint8 ``N x 3 x size
+x size``, ``labels``: int64 ``N``, ``sizes``: int64 ``N x 2``, each image's valid height and width)
+and then ``<split>.manifest.json``: the sources (path, bytes, mtime,
 sha256, label, box), the parameters, the class names and counts, the image modes seen, the files
 with an EXIF orientation other than 1 (not applied: boxes refer to the raw pixels) and the data
 file's sha256. Both are written atomically (temporary file, fsync, ``os.replace``, fsync of the
@@ -36,8 +40,9 @@ import torch
 from PIL import Image
 
 from fgvc_ref.data.records import Box, DatasetError, Record
+from fgvc_ref.transforms import eval_resize, resize_centre_crop
 
-FORMAT, VERSION = "fgvc_ref-cache", 1
+FORMAT, VERSION = "fgvc_ref-cache", 2  # 2: per-image valid sizes; whole train images without boxes
 EXIF_ORIENTATION = 0x0112
 
 
@@ -46,6 +51,8 @@ class CachedSplit(NamedTuple):
     labels: torch.Tensor  # int64 N
     classes: list[str]
     manifest: dict
+    sizes: torch.Tensor | None = None  # int64 N x 2: (h, w) of each image's valid top-left region; None: all S x S
+    cropped: torch.Tensor | None = None  # bool N: cropped to a box (else a whole image, see fit); None: all cropped
 
 
 def crop_box(img: Image.Image, bbox: Box, path: str) -> Image.Image:
@@ -57,19 +64,28 @@ def crop_box(img: Image.Image, bbox: Box, path: str) -> Image.Image:
     return img.crop((left, top, right, bottom))
 
 
-def resize_square(img: Image.Image, size: int, *, cropped: bool) -> Image.Image:
-    """A box crop is resized to ``size x size``; a full image is resized on its shorter side, then centre-cropped."""
+def fit(img: Image.Image, size: int, *, cropped: bool, whole: bool) -> tuple[np.ndarray, tuple[int, int]]:
+    """An image as stored: a ``size x size x 3`` uint8 slot and the ``(h, w)`` of its valid top-left region.
+
+    A box crop is resized to ``size x size``. An image without a box is, in the train split (``whole``),
+    resized so that its longer side is ``size`` (aspect kept, the rest of the slot zero), so that
+    RandomResizedCrop later sees all of it; in an evaluation split, resized and centre-cropped as
+    torchvision's ``Resize(size * 8 // 7)`` + ``CenterCrop(size)`` (256 / 224).
+    """
     if cropped:
-        return img.resize((size, size), Image.BILINEAR)
-    w, h = img.size
-    scale = size / min(w, h)
-    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
-    left, top = (img.width - size) // 2, (img.height - size) // 2
-    return img.crop((left, top, left + size, top + size))
+        img = img.resize((size, size), Image.BILINEAR)
+    elif whole:
+        w, h = img.size
+        img = img.resize((size, max(1, round(h * size / w))) if w >= h else (max(1, round(w * size / h)), size), Image.BILINEAR)
+    else:
+        img = resize_centre_crop(img, size, eval_resize(size))
+    slot = np.zeros((size, size, 3), np.uint8)
+    slot[: img.height, : img.width] = np.asarray(img)
+    return slot, (img.height, img.width)
 
 
-def decode(record: Record, size: int) -> tuple[np.ndarray, dict]:
-    """One record -> (``size x size x 3`` uint8 array, source facts). Raises on any bad input."""
+def decode(record: Record, size: int, whole: bool = False) -> tuple[np.ndarray, dict]:
+    """One record -> (``size x size x 3`` uint8 slot, source facts with the valid ``size``). Raises on any bad input."""
     path = Path(record.path)
     data = path.read_bytes()
     stat = path.stat()
@@ -89,10 +105,11 @@ def decode(record: Record, size: int) -> tuple[np.ndarray, dict]:
     img = img.convert("RGB")
     if record.bbox is not None:
         img = crop_box(img, record.bbox, record.path)
-    return np.asarray(resize_square(img, size, cropped=record.bbox is not None)), facts
+    array, facts["size"] = fit(img, size, cropped=record.bbox is not None, whole=whole)
+    return array, facts
 
 
-def _decode_or_error(args: tuple[Record, int]):
+def _decode_or_error(args: tuple[Record, int, bool]):
     try:
         return decode(*args)
     except (DatasetError, OSError) as e:
@@ -109,7 +126,7 @@ def prepare(records: list[Record], out: Path | str, *, split: str, classes: list
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     workers = workers or os.cpu_count() or 1
-    jobs = [(r, size) for r in records]
+    jobs = [(r, size, split == "train") for r in records]
     results = _run(jobs, workers, progress, f"prepare {split}")
     bad = [r for r in results if isinstance(r, str)]
     if bad:
@@ -117,18 +134,21 @@ def prepare(records: list[Record], out: Path | str, *, split: str, classes: list
     arrays, facts = zip(*results)
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     labels = torch.tensor([r.label for r in records], dtype=torch.int64)
+    sizes = torch.tensor([f["size"] for f in facts], dtype=torch.int64)
     data_path = out / f"{split}.pt"
-    atomic_write(data_path, lambda f: torch.save({"images": images, "labels": labels}, f))
+    atomic_write(data_path, lambda f: torch.save({"images": images, "labels": labels, "sizes": sizes}, f))
     counts = Counter(labels.tolist())
     manifest = {
         "format": FORMAT, "version": VERSION, "dataset": dataset, "split": split, "data_file": data_path.name,
         "data_sha256": sha256_file(data_path), "num_images": len(records), "image_size": size,
-        "protocol": "box crop resized to size x size; images without a box: shorter side to size, centre crop",
+        "protocol": "box crop resized to size x size; images without a box: " + (
+            "longer side to size, aspect kept (whole image for RandomResizedCrop)" if split == "train" else
+            f"shorter side to {eval_resize(size)}, centre crop {size} (torchvision's Resize + CenterCrop)"),
         "params": params or {}, "classes": list(classes), "class_counts": [counts[c] for c in range(len(classes))],
         "mode_counts": dict(Counter(f["mode"] for f in facts)),
         "exif_rotated": [f["path"] for f in facts if f["exif_orientation"] != 1],
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "sources": [{k: v for k, v in f.items() if k not in ("mode", "exif_orientation")} for f in facts],
+        "sources": [{k: v for k, v in f.items() if k not in ("mode", "exif_orientation", "size")} for f in facts],
     }
     manifest_path = out / f"{split}.manifest.json"
     atomic_write(manifest_path, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
@@ -169,11 +189,14 @@ def load_cache(out: Path | str, split: str, *, verify_sources: bool = True) -> C
     if verify_sources:
         _check_sources(manifest["sources"], manifest_path)
     data = torch.load(data_path, weights_only=True)
-    images, labels = data["images"], data["labels"]
+    images, labels, sizes = data["images"], data["labels"], data["sizes"]
     n, s = manifest["num_images"], manifest["image_size"]
-    if images.dtype != torch.uint8 or tuple(images.shape) != (n, 3, s, s) or tuple(labels.shape) != (n,):
-        raise DatasetError(f"{data_path}: tensors {tuple(images.shape)} {images.dtype} / {tuple(labels.shape)} do not match the manifest ({n} x 3 x {s} x {s})")
-    return CachedSplit(images, labels, list(manifest["classes"]), manifest)
+    if (images.dtype != torch.uint8 or tuple(images.shape) != (n, 3, s, s) or tuple(labels.shape) != (n,)
+            or tuple(sizes.shape) != (n, 2) or not bool(((sizes >= 1) & (sizes <= s)).all())):
+        raise DatasetError(f"{data_path}: tensors {tuple(images.shape)} {images.dtype} / {tuple(labels.shape)} / sizes "
+                           f"{tuple(sizes.shape)} do not match the manifest ({n} x 3 x {s} x {s}, sizes in 1..{s})")
+    cropped = torch.tensor([s.get("bbox") is not None for s in manifest["sources"]], dtype=torch.bool)
+    return CachedSplit(images, labels, list(manifest["classes"]), manifest, sizes, cropped)
 
 
 def _check_sources(sources: list[dict], manifest_path: Path) -> None:

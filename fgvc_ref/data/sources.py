@@ -23,6 +23,8 @@ class Data(NamedTuple):
     classes: list[str]
     fingerprint: str  # identity of the data (hash of the manifests), checked on resume
     name: str
+    train_sizes: torch.Tensor | None = None  # int64 N x 2: valid (h, w) of each train image's slot; None: all of it
+    train_cropped: torch.Tensor | None = None  # bool N: a box crop (evaluated whole) or a whole image (centre crop); None: crops
 
 
 def first_per_class(labels: torch.Tensor, k: int) -> torch.Tensor:
@@ -35,7 +37,9 @@ def first_per_class(labels: torch.Tensor, k: int) -> torch.Tensor:
 
 def _subset(split, k: int):
     idx = first_per_class(split.labels, k)
-    return split._replace(images=split.images[idx], labels=split.labels[idx], manifest={**split.manifest, "num_images": len(idx), "per_class": k})
+    pick = lambda t: None if t is None else t[idx]
+    return split._replace(images=split.images[idx], labels=split.labels[idx], sizes=pick(split.sizes), cropped=pick(split.cropped),
+                          manifest={**split.manifest, "num_images": len(idx), "per_class": k})
 
 
 def load_data(spec: str | Path, *, verify_sources: bool = True) -> Data:
@@ -70,4 +74,4 @@ def load_data(spec: str | Path, *, verify_sources: bool = True) -> Data:
                         test.manifest.get("data_sha256") or test.manifest.get("sources"), train.classes]
                        + ([text] if text.startswith("fashion-mnist") else []), sort_keys=True, default=str)
     fingerprint = hashlib.sha256(ident.encode()).hexdigest()
-    return Data(train.images, train.labels, test.images, test.labels, train.classes, fingerprint, text)
+    return Data(train.images, train.labels, test.images, test.labels, train.classes, fingerprint, text, train.sizes, train.cropped)
