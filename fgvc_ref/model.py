@@ -5,7 +5,8 @@ torchvision's and download on first use on a user's machine; the blog does not s
 (DATA.md), so V1 is the default and the choice is recorded with every run. ``"none"`` starts from
 scratch (proxies); any other value is a path to a state dict saved with ``torch.save``, loaded with
 ``weights_only=True``. The new head is the model's last ``nn.Linear`` replaced by one with K outputs,
-initialised by PyTorch's default. ``"tiny_cnn"`` is a small BatchNorm-free network for CPU tests.
+initialised by PyTorch's default. ``"tiny_cnn"`` (no BatchNorm) and ``"tiny_bn_cnn"`` are small
+networks for CPU tests.
 """
 
 from __future__ import annotations
@@ -18,19 +19,24 @@ from torch import nn
 PRETRAINED = ("IMAGENET1K_V1", "IMAGENET1K_V2")
 
 
-def tiny_cnn(num_classes: int = 10) -> nn.Module:
-    """Two conv blocks and a linear head; no BatchNorm, so data-parallel runs match single-process ones."""
+def tiny_cnn(num_classes: int = 10, *, batch_norm: bool = False) -> nn.Module:
+    """Two conv blocks and a linear head. Without BatchNorm (the default) data-parallel runs match
+    single-process ones; with it (``tiny_bn_cnn``) the EMA has running statistics to average."""
+    norm = (lambda c: nn.BatchNorm2d(c)) if batch_norm else (lambda c: nn.Identity())
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Conv2d(3, 16, 3, padding=1), norm(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), norm(32), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         nn.Linear(32, num_classes),
     )
 
 
+TINY = {"tiny_cnn": lambda k: tiny_cnn(k), "tiny_bn_cnn": lambda k: tiny_cnn(k, batch_norm=True)}
+
+
 def build_model(name: str, num_classes: int, weights: str = "none") -> nn.Module:
     """The named model with its classifier replaced for ``num_classes`` (see the module docstring)."""
-    if name == "tiny_cnn":
-        model = tiny_cnn(1000)
+    if name in TINY:
+        model = TINY[name](1000)
     else:
         import torchvision
 
@@ -38,7 +44,7 @@ def build_model(name: str, num_classes: int, weights: str = "none") -> nn.Module
             builder = torchvision.models.get_model_builder(name)
         except ValueError:
             raise ValueError(f"unknown model {name!r}; use a torchvision classification model, e.g. "
-                             f"{sorted(torchvision.models.list_models(torchvision.models))[:8]} ..., or 'tiny_cnn'") from None
+                             f"{sorted(torchvision.models.list_models(torchvision.models))[:8]} ..., or one of {sorted(TINY)}") from None
         model = builder(weights=weights if weights in PRETRAINED else None)
     if weights not in (*PRETRAINED, "none"):
         path = Path(weights)

@@ -36,7 +36,7 @@ EMA_READINGS = ("adjusted", "per_update")
 class Recipe:
     name: str = "base"  # stage name, for logs and the report
     # model
-    model: str = "resnet50"  # any torchvision classification model name, or "tiny_cnn" (CPU tests)
+    model: str = "resnet50"  # any torchvision classification model name, or "tiny_cnn" / "tiny_bn_cnn" (CPU tests)
     weights: str = "IMAGENET1K_V1"  # "IMAGENET1K_V1" (76.13%), "IMAGENET1K_V2" (80.86%), "none", or a state-dict path
     image_size: int = 224  # training and evaluation resolution, pixels
     # optimisation
@@ -103,6 +103,9 @@ class Recipe:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"Recipe.{name} has an invalid value {getattr(self, name)!r}: {_RULES.get(name, 'see the field comment')}")
+        if self.policy == "none" and self.erasing_p > 0:
+            raise ValueError(f"Recipe.erasing_p={self.erasing_p} needs an augmentation policy; policy='none' only resizes and "
+                             f"normalises. Set erasing_p=0, or a policy from {POLICIES}")
         if self.path == "fast" and self.policy == "autoaugment":
             raise ValueError("Recipe.path='fast' cannot run policy='autoaugment' (reference path only); use path='reference' or 'auto'")
 

@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from fgvc_ref import checkpoint as ckpt
@@ -46,7 +45,8 @@ from fgvc_ref.model import build_model
 from fgvc_ref.optim import NAG
 from fgvc_ref.recipe import Recipe, as_dict
 from fgvc_ref.schedules import set_lr
-from fgvc_ref.transforms import BatchAugment, TrainTransform, normalize, pil_to_float
+from fgvc_ref.transforms import (BatchAugment, TrainTransform, centre_crop_boxes, normalize, pil_to_float, resized_crop_batch,
+                                 whole_boxes)
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -85,44 +85,43 @@ def split_validation(labels: torch.Tensor, fraction: float, seed: int) -> tuple[
     return torch.cat(train).sort().values, torch.cat(val).sort().values
 
 
-def eval_batches(images: torch.Tensor, size: int, batch: int, device):
-    """Normalised float batches at ``size`` px, made on the device from the uint8 test cache."""
+def eval_batches(images: torch.Tensor, size: int, batch: int, device, boxes: torch.Tensor | None = None):
+    """Normalised float batches at ``size`` px, made on the device from uint8 cache images: each image's
+    ``boxes`` row ``(i, j, h, w)`` (default: all of it) resized to ``size x size`` (an identity when it is)."""
+    boxes = whole_boxes(torch.tensor(images.shape[-2:]).expand(len(images), 2)) if boxes is None else boxes
     for start in range(0, len(images), batch):
         x = images[start : start + batch].to(device, non_blocking=True)
-        x = x.to(torch.float32).div_(255)
-        if x.shape[-1] != size:
-            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        yield normalize(x), start
+        x = resized_crop_batch(x, boxes[start : start + batch].to(device), size)
+        yield normalize(x.to(torch.float32).div_(255)), start
 
 
 class _ReferenceDataset(torch.utils.data.Dataset):
-    """uint8 cache -> PIL -> TrainTransform, with a generator seeded from (seed, epoch, image index)."""
+    """uint8 cache -> PIL (each image's valid region) -> TrainTransform, seeded from (seed, epoch, image index)."""
 
-    def __init__(self, images, labels, transform, seed):
-        self.images, self.labels, self.transform, self.seed = images, labels, transform, seed
+    def __init__(self, images, sizes, labels, transform, seed):
+        self.images, self.sizes, self.labels, self.transform, self.seed = images, sizes, labels, transform, seed
 
     def __len__(self):
         return len(self.images)
 
     def __getitem__(self, key):
         epoch, index = key
-        img = Image.fromarray(self.images[index].permute(1, 2, 0).numpy())
+        h, w = self.sizes[index].tolist()
+        img = Image.fromarray(self.images[index, :, :h, :w].permute(1, 2, 0).numpy())
         return self.transform(img, torch.Generator().manual_seed(subseed(self.seed, epoch, index))), self.labels[index]
 
 
 class _NoAugment:
-    """policy 'none': resize to the training size and normalise (deterministic)."""
+    """policy 'none': resize each image (its valid region) to the training size and normalise (deterministic)."""
 
     def __init__(self, size):
         self.size = size
 
-    def __call__(self, x, generator=None):
+    def __call__(self, x, generator=None, sizes=None):
         if isinstance(x, Image.Image):
             return normalize(pil_to_float(x.resize((self.size, self.size), Image.BILINEAR)))
-        x = x.to(torch.float32).div_(255)
-        if x.shape[-1] != self.size:
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
-        return normalize(x)
+        sizes = torch.tensor(x.shape[-2:]).expand(len(x), 2) if sizes is None else sizes
+        return normalize(resized_crop_batch(x, whole_boxes(sizes).to(x.device), self.size).to(torch.float32).div_(255))
 
 
 # --- one step ---------------------------------------------------------------------------------
@@ -140,11 +139,11 @@ def train_step(model, optimizer, criterion, x, target, *, amp_device: str, amp: 
 
 
 @torch.no_grad()
-def evaluate(model, criterion, images, labels, *, size, batch, device, amp, memory_format=torch.contiguous_format) -> dict:
+def evaluate(model, criterion, images, labels, *, size, batch, device, amp, memory_format=torch.contiguous_format, boxes=None) -> dict:
     model.eval()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.int64)
-    for x, start in eval_batches(images, size, batch, device):
+    for x, start in eval_batches(images, size, batch, device, boxes):
         y = labels[start : start + len(x)].to(device)
         x = x.contiguous(memory_format=memory_format)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
@@ -199,10 +198,15 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
     # data, split into train / validation / test
     train_idx, val_idx = (split_validation(data.train_labels, recipe.val_fraction, seed) if recipe.val_fraction > 0
                           else (torch.arange(len(data.train_labels)), torch.arange(0)))
-    train_x, train_y = data.train_images[train_idx], data.train_labels[train_idx]
+    n, S = len(data.train_labels), data.train_images.shape[-1]
+    sizes = data.train_sizes if data.train_sizes is not None else torch.tensor([S, S]).expand(n, 2)
+    cropped = data.train_cropped if data.train_cropped is not None else torch.ones(n, dtype=torch.bool)
+    train_x, train_y, train_sizes = data.train_images[train_idx], data.train_labels[train_idx], sizes[train_idx]
     val_x, val_y = data.train_images[val_idx], data.train_labels[val_idx]
+    # validation images are stored as train images: evaluate a box crop whole, a whole image by its centre crop (7/8)
+    val_boxes = torch.where(cropped[val_idx].unsqueeze(1), whole_boxes(sizes[val_idx]), centre_crop_boxes(sizes[val_idx]))
     if path == "fast":
-        train_x, train_y = train_x.to(device), train_y.to(device)
+        train_x, train_y, train_sizes = train_x.to(device), train_y.to(device), train_sizes.to(device)
 
     # model, optimiser, loss, EMA
     torch.manual_seed(seed)
@@ -246,7 +250,7 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
         augment = BatchAugment(recipe.policy, recipe.image_size, erasing_p=recipe.erasing_p, jitter=recipe.jitter, lighting=recipe.lighting)
     else:
         augment = TrainTransform(recipe.policy, recipe.image_size, erasing_p=recipe.erasing_p, jitter=recipe.jitter, lighting=recipe.lighting)
-    loader = _EpochLoader(_ReferenceDataset(train_x, train_y, augment, seed), workers=recipe.workers) if path == "reference" else None
+    loader = _EpochLoader(_ReferenceDataset(train_x, train_sizes, train_y, augment, seed), workers=recipe.workers) if path == "reference" else None
 
     stop = {"signum": None}
     previous = {s: signal.signal(s, lambda signum, frame: stop.update(signum=signum)) for s in EXIT_SIGNAL} if _main_thread() else {}
@@ -267,12 +271,12 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
                 else:
                     idx = perm[slices[i][0] : slices[i][1]]
                     g = torch.Generator(device=device).manual_seed(subseed(seed, epoch, i, rank))
-                    x, y = augment(train_x[idx], g), train_y[idx]
-                x = x.contiguous(memory_format=memory_format)
+                    x, y = augment(train_x[idx], g, train_sizes[idx]), train_y[idx]
                 target = y
                 if recipe.mixup_alpha > 0 or recipe.cutmix_alpha > 0:
                     x, target = mix_batch(x, y, K, mixup_alpha=recipe.mixup_alpha, cutmix_alpha=recipe.cutmix_alpha,
                                           generator=torch.Generator().manual_seed(subseed(seed, epoch, i, 1)))
+                x = x.contiguous(memory_format=memory_format)
                 try:
                     loss, logits = train_step(step_model, optimizer, criterion, x, target, amp_device=device.type, amp=amp)
                 except torch.OutOfMemoryError as e:
@@ -293,7 +297,7 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
             acc.check_finite(epoch, seed, out)
             train_metrics = acc.result(world)
             seconds = time.perf_counter() - t0
-            row = {"epoch": epoch, "lr": lrs[epoch], "ema_decay": ema_decay if ema else None, "policy": recipe.policy, "seed": seed,
+            row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "ema_decay": ema.decay if ema else None, "policy": recipe.policy, "seed": seed,
                    "train_loss": train_metrics["loss"], "train_acc": train_metrics["acc"],
                    "img_per_s": train_metrics["n"] * world / max(seconds, 1e-9), "epoch_s": seconds}
             ev = dict(size=recipe.image_size, batch=recipe.eval_batch_size, device=device, amp=amp, memory_format=memory_format)
@@ -303,9 +307,9 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
                 ema_test = evaluate(ema.module, criterion, data.test_images, data.test_labels, **ev)
                 row.update(ema_test_loss=ema_test["loss"], ema_test_acc=ema_test["acc"])
             if len(val_y):
-                row["val_acc"] = evaluate(model, criterion, val_x, val_y, **ev)["acc"]
+                row["val_acc"] = evaluate(model, criterion, val_x, val_y, boxes=val_boxes, **ev)["acc"]
                 if ema is not None:
-                    row["ema_val_acc"] = evaluate(ema.module, criterion, val_x, val_y, **ev)["acc"]
+                    row["ema_val_acc"] = evaluate(ema.module, criterion, val_x, val_y, boxes=val_boxes, **ev)["acc"]
             selected = row[("ema_" if ema else "") + ("val_acc" if len(val_y) else "test_acc")]
             if selected > state["best"]:
                 state.update(best=selected, best_epoch=epoch, since_best=0)

@@ -24,6 +24,27 @@ def make_cache(root: Path, seed: int = 0) -> Path:
     return root / "cache"
 
 
+def make_folder_cache(root: Path, train_size: int = 20, test_size: int = 16) -> Path:
+    """Real photos without boxes, in odd landscape and portrait shapes: 3 classes x 4 images per split."""
+    from PIL import Image
+
+    from fgvc_ref.data.folder import load_folder
+    from photos import real_photos
+
+    photos = real_photos(120)
+    shapes = [(61, 37), (37, 61), (45, 44), (70, 33)]
+    for split in ("train", "test"):
+        for c in range(3):
+            (root / "raw" / split / f"class{c}").mkdir(parents=True)
+            for k, (w, h) in enumerate(shapes):
+                photo = photos[(3 * c + k + (split == "test")) % len(photos)].convert("RGB")
+                photo.resize((w, h), Image.BILINEAR).save(root / "raw" / split / f"class{c}" / f"{k}.png")
+    for split, size in (("train", train_size), ("test", test_size)):
+        s = load_folder(root / "raw", split)
+        prepare(s.records, root / "cache", split=split, classes=s.classes, size=size, workers=1, progress=False)
+    return root / "cache"
+
+
 def tiny(stage: str, epochs: int, *extra: str):
     return apply_overrides(scale_epochs(STAGES[stage], epochs), [*TINY, *extra])
 
