@@ -70,6 +70,25 @@ def test_batch_area_and_aspect_distributions_match_torchvision():
     assert abs(rate(ours) - rate(ref)) < 0.05
 
 
+def test_batch_rejects_a_box_as_tall_as_the_image_and_accepts_one_row_shorter():
+    """Acceptance is strict (h < H, w < W), as torchvision's: on an 8x16 image with area 1/2 and ratio 1/4,
+    h = 4 and w = 16 = W, so all 10 attempts fail and nothing is erased even with p = 1; area 15/32 gives w = 15,
+    accepted, so every image gets a 4 x 15 box at a left edge of 0 or 1."""
+    x = torch.ones(400, 1, 8, 16)
+    none = random_erasing_batch(x, p=1.0, scale=(0.5, 0.5), ratio=(0.25, 0.25), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(none, x)
+    assert T.RandomErasing.get_params(x[0], (0.5, 0.5), (0.25, 0.25), [0])[2:4] == (8, 16)  # torchvision: no erase either
+    some = random_erasing_batch(x, p=1.0, scale=(15 / 32, 15 / 32), ratio=(0.25, 0.25), generator=torch.Generator().manual_seed(0))
+    assert all(r == (4, 15) for r in _rectangles(x, some)) and set((some[:, 0, :, 0] == 0).any(1).tolist()) == {True, False}
+
+
+def test_batch_takes_h_from_the_ratio():
+    """ratio in (2, 3): every erased rectangle is taller than wide (h = sqrt(A r)); swapping h and w shows up here."""
+    x = torch.ones(500, 1, 40, 40)
+    rects = [r for r in _rectangles(x, random_erasing_batch(x, p=1.0, ratio=(2.0, 3.0), generator=torch.Generator().manual_seed(0))) if r]
+    assert len(rects) > 400 and all(h > w for h, w in rects)
+
+
 # (b) properties -------------------------------------------------------------------------------
 
 

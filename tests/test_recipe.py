@@ -35,6 +35,20 @@ def test_spec_defaults_for_the_documented_ambiguities():
     assert apply_overrides(r, ["ema_decay_reading=per_update"]).ema_update_decay() == 0.994
 
 
+@pytest.mark.parametrize("world_size", [1, 2, 8])
+def test_ema_update_decay_is_torchvisions_adjustment_with_the_world_size(world_size):
+    """d = 1 - min(1, (1 - decay) * world * batch * steps / epochs), written out here (the twin loop runs world 1)."""
+    r = STAGES["ema"]
+    expected = 1.0 - min(1.0, (1.0 - 0.994) * world_size * 128 * 32 / 600)
+    assert r.ema_update_decay(world_size) == expected
+    assert apply_overrides(r, ["ema_decay_reading=per_update"]).ema_update_decay(world_size) == 0.994
+
+
+def test_policy_none_refuses_erasing_instead_of_dropping_it():
+    with pytest.raises(ValueError, match="Recipe.erasing_p=0.1 needs an augmentation policy"):
+        apply_overrides(STAGES["random_erasing"], ["policy=none"])
+
+
 def test_variants_are_the_three_not_adopted_changes_on_top_of_the_final_stage():
     final = STAGES["ema"]
     assert [changed(final, v) for v in VARIANTS.values()] == [

@@ -74,17 +74,34 @@ def test_train_pipeline_bit_exact_with_torchvision_preset(policy, erasing_p):
 def test_eval_transform_equals_torchvision(resize):
     tv_resize = [T.Resize((224, 224), interpolation=B)] if resize is None else [T.Resize(256, interpolation=B), T.CenterCrop(224)]
     ref = T.Compose([*tv_resize, T.PILToTensor(), T.ConvertImageDtype(torch.float), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-    for img in real_photos(300)[:3] + [Image.new("RGB", (301, 257), (9, 99, 199))]:
+    odd = [real_photos(400)[k].convert("RGB").resize(shape) for k, shape in ((0, (301, 257)), (2, (257, 301)), (3, (263, 333)))]
+    for img in real_photos(300)[:3] + odd:  # odd margins: round(37.5) = 38 where // 2 gives 37
         assert torch.equal(EvalTransform(224, resize)(img), ref(img))
 
 
-def test_batched_resized_crop_is_close_to_torchvision_antialiased_resized_crop():
-    x = to_tensor(real_photos(400)[1].resize((256, 256)))
-    boxes = rrc_params_batch(64, 256, 256, generator=torch.Generator().manual_seed(0))
+@pytest.mark.parametrize("ratio", [(3 / 4, 4 / 3), (2.0, 3.0), (1 / 3, 1 / 2)])
+def test_batched_resized_crop_is_within_one_level_of_pil_crop_and_resize(ratio):
+    """The reference path crops with PIL and resizes with antialiasing; the batched resample gives the same image
+    within one grey level (PIL rounds between its two passes), for downscaling and upscaling boxes, and for
+    asymmetric ratios that fix which side is h and which is w."""
+    img = real_photos(400)[1].convert("RGB").resize((256, 192))
+    x = to_tensor(img)
+    boxes = rrc_params_batch(64, 192, 256, ratio=ratio, generator=torch.Generator().manual_seed(0))
+    if ratio[0] > 1:
+        assert (boxes[:, 3] > boxes[:, 2]).all()  # w = sqrt(A r): wide boxes
     got = resized_crop_batch(x[None].expand(64, -1, -1, -1), boxes, 224)
     for k, (i, j, h, w) in enumerate(boxes.tolist()):
-        expected = F2.resized_crop(x, i, j, h, w, [224, 224], antialias=True)
-        assert (got[k].float() - expected.float()).abs().mean() <= RESAMPLE_MEAN_ABS_TOL, (i, j, h, w)
+        expected = to_tensor(img.crop((j, i, j + w, i + h)).resize((224, 224), Image.BILINEAR))
+        assert (got[k].int() - expected.int()).abs().max() <= 1, (i, j, h, w)
+
+
+def test_batched_resized_crop_is_within_one_level_of_torchvision_tensor_resized_crop():
+    x = to_tensor(real_photos(400)[3].convert("RGB").resize((200, 150)))
+    boxes = rrc_params_batch(32, 150, 200, generator=torch.Generator().manual_seed(1))
+    got = resized_crop_batch(x[None].expand(32, -1, -1, -1), boxes, 96)
+    for k, (i, j, h, w) in enumerate(boxes.tolist()):
+        expected = F2.resized_crop(x, i, j, h, w, [96, 96], antialias=True)
+        assert (got[k].int() - expected.int()).abs().max() <= 1, (i, j, h, w)
 
 
 def test_batched_crop_boxes_match_torchvision_distribution():
@@ -118,7 +135,94 @@ def test_batch_augment_equals_reference_pipeline_in_distribution(policy, erasing
         assert ks_2samp(stat(fast).numpy(), stat(slow).numpy()).pvalue > 1e-3
 
 
-# (b) properties -------------------------------------------------------------------------------
+# (b) the batched components, each with the power to see a one-line bug ----------------------
+
+IDENTITY_CROP = dict(scale=(1.0, 1.0), ratio=(1.0, 1.0), jitter=0.0, lighting=0.0)  # square images: every step but flip is identity
+
+
+def normalised(x):
+    return (x.float() / 255 - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
+
+
+def test_batch_augment_flips_half_the_images_and_a_flip_mirrors_left_right():
+    """2000 random 8x8 images through the identity crop and colour: each output is the image or its left-right
+    mirror, exactly; the mirrored share is within 4.5 sigma of 1/2."""
+    x = torch.randint(0, 256, (2000, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    y = BatchAugment("standard", 8, **IDENTITY_CROP)(x, torch.Generator().manual_seed(1))
+    same = torch.isclose(y, normalised(x), rtol=0, atol=1e-6).flatten(1).all(1)
+    mirrored = torch.isclose(y, normalised(x.flip(-1)), rtol=0, atol=1e-6).flatten(1).all(1)
+    assert (same ^ mirrored).all()
+    assert abs(int(mirrored.sum()) - 1000) <= 4.5 * (2000 * 0.25) ** 0.5
+
+
+def test_batch_augment_erases_after_normalising_so_erased_pixels_are_the_mean_colour():
+    """erasing_p = 1: every image differs from its (possibly mirrored) normalised self on exactly one axis-aligned
+    rectangle, where all channels are exactly 0, the normalised mean colour (erasing before normalising would give
+    -mean/std instead)."""
+    x = torch.randint(0, 256, (300, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    y = BatchAugment("standard", 16, erasing_p=1.0, **IDENTITY_CROP)(x, torch.Generator().manual_seed(3))
+    erased = 0
+    for k in range(len(x)):
+        ref = normalised(x[k])
+        ref = ref if torch.isclose(y[k], ref, atol=1e-6).flatten(1).all(0).float().mean() > 0.5 else normalised(x[k].flip(-1))
+        changed = ~torch.isclose(y[k], ref, rtol=0, atol=1e-6).all(0)
+        if changed.any():
+            rows, cols = changed.any(1).nonzero().squeeze(1), changed.any(0).nonzero().squeeze(1)
+            box = (slice(int(rows.min()), int(rows.max()) + 1), slice(int(cols.min()), int(cols.max()) + 1))
+            assert (y[k][:, box[0], box[1]] == 0).all(), k
+            erased += 1
+    assert erased >= 290  # p = 1: only a pixel that happened to equal the mean, or 10 rejected attempts, hides one
+
+
+def test_batch_augment_is_its_documented_steps_in_order():
+    """BatchAugment == crop boxes -> antialiased resize -> flip -> policy colour op -> float -> [lighting] ->
+    normalise -> [erasing], drawing from one generator in that order (transforms.py docstring)."""
+    from fgvc_ref.color import color_jitter_batch, lighting_noise
+    from fgvc_ref.random_erasing import random_erasing_batch
+    from fgvc_ref.trivial_augment import trivial_augment_batch
+
+    x = torch.randint(0, 256, (12, 3, 30, 40), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+    sizes = torch.tensor([[30, 40], [22, 40], [30, 17]] * 4)
+    for policy in ("trivialaugment", "standard"):
+        got = BatchAugment(policy, 24, erasing_p=0.5)(x, torch.Generator().manual_seed(5), sizes)
+        g = torch.Generator().manual_seed(5)
+        boxes = rrc_params_batch(12, sizes[:, 0], sizes[:, 1], generator=g)
+        assert ((boxes[:, 0] + boxes[:, 2] <= sizes[:, 0]) & (boxes[:, 1] + boxes[:, 3] <= sizes[:, 1])).all()
+        y = resized_crop_batch(x, boxes, 24)
+        y = torch.where((torch.rand(12, generator=g) < 0.5).view(-1, 1, 1, 1), y.flip(-1), y)
+        y = trivial_augment_batch(y, generator=g) if policy == "trivialaugment" else color_jitter_batch(y, 0.4, generator=g)
+        f = y.float() / 255
+        if policy == "standard":
+            f = f + lighting_noise(12, 0.1, generator=g).view(12, 3, 1, 1)
+        f = (f - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        expected = random_erasing_batch(f, p=0.5, value=0, generator=g)
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+def test_batched_crop_accepts_a_box_that_exactly_fits_and_falls_back_to_the_clamped_centre_crop():
+    """Acceptance is non-strict (w <= W): on an 8x16 image, area 1/2 and ratio 4 give w = 16 = W and h = 4, accepted,
+    so the top varies over 0..4; ratio 5 gives w = 18 > W, so all 10 attempts fail and the fallback (aspect clamped to
+    5: h = round(16/5) = 3, centred) is taken. Both as torchvision's get_params decides."""
+    fits = rrc_params_batch(500, 8, 16, scale=(0.5, 0.5), ratio=(4.0, 4.0), generator=torch.Generator().manual_seed(0))
+    assert (fits[:, 1:] == torch.tensor([0, 4, 16])).all() and set(fits[:, 0].tolist()) == {0, 1, 2, 3, 4}
+    torch.manual_seed(0)
+    assert T.RandomResizedCrop.get_params(torch.empty(1, 8, 16), (0.5, 0.5), (4.0, 4.0))[1:] == (0, 4, 16)
+    falls = rrc_params_batch(50, 8, 16, scale=(0.5, 0.5), ratio=(5.0, 5.0), generator=torch.Generator().manual_seed(0))
+    expected = T.RandomResizedCrop.get_params(torch.empty(1, 8, 16), (0.5, 0.5), (5.0, 5.0))
+    assert expected == (2, 0, 3, 16) and (falls == torch.tensor(expected)).all()
+
+
+def test_batched_crop_boxes_take_w_from_the_ratio_and_stay_inside_each_images_own_size():
+    """ratio in (2, 3): every box is wider than tall (w = sqrt(A r)); per-image sizes bound every box."""
+    sizes = torch.tensor([[64, 64], [40, 64], [64, 30]] * 200)
+    boxes = rrc_params_batch(600, sizes[:, 0], sizes[:, 1], ratio=(2.0, 3.0), generator=torch.Generator().manual_seed(0))
+    i, j, h, w = boxes.unbind(1)
+    fallback = (i == (sizes[:, 0] - h) // 2) & (j == (sizes[:, 1] - w) // 2) & ((h == sizes[:, 0]) | (w == sizes[:, 1]))
+    assert (w > h)[~fallback].all() and (~fallback).sum() > 300
+    assert ((i + h <= sizes[:, 0]) & (j + w <= sizes[:, 1]) & (i >= 0) & (j >= 0)).all()
+
+
+# (c) properties -------------------------------------------------------------------------------
 
 
 @given(seed=st.integers(0, 1000), n=st.integers(1, 5), policy=st.sampled_from(["trivialaugment", "standard"]))
@@ -137,7 +241,7 @@ def test_full_box_crop_is_exact_and_flip_is_an_involution():
     assert torch.equal(x.flip(-1).flip(-1), x)
 
 
-# (c) bad input --------------------------------------------------------------------------------
+# (d) bad input --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("kwargs, match", [(dict(policy="randaugment"), "policy"), (dict(size=0), "size"), (dict(erasing_p=2.0), "p must")])

@@ -102,6 +102,25 @@ def test_batched_op_equals_torchvision_v2_tensor_op(name):
                     assert torch.equal(got, expected), (img.size, k, sign)
 
 
+def test_batch_applies_each_images_own_op_bin_and_sign_as_torchvision_would():
+    """200 images with their own draws (signs included): image k is torchvision's v2 op for draw k, at the bin's
+    magnitude negated when the sign draw says so (within the geometric tolerance)."""
+    g = torch.Generator().manual_seed(7)
+    x = to_tensor(real_photos(48)[2].convert("RGB"))[None].expand(200, -1, -1, -1).contiguous()
+    draw = sample_trivial_augment(200, generator=g)
+    got, table = trivial_augment_batch(x, draw=draw), magnitude_table()
+    assert draw.negate.any()
+    for k in range(200):
+        op = int(draw.op[k])
+        m = float(table[op, draw.bin[k]]) * (-1 if draw.negate[k] else 1)
+        expected = tv_tensor_op(x[k], OPS[op].name, m)
+        diff = (expected.int() - got[k].int()).abs()
+        if OPS[op].name in GEOMETRIC:
+            assert diff.max() <= GEOMETRIC_MAX_LEVEL_DIFF and (diff > 0).float().mean() <= GEOMETRIC_MAX_DIFF_FRACTION, k
+        else:
+            assert diff.max() == 0, (k, OPS[op].name, m)
+
+
 @given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 12))
 def test_batch_of_n_equals_n_single_image_calls_with_the_same_draws(seed, n):
     """Per-image independence: image k of a batch is what a batch of one gives for its draw."""
