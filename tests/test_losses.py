@@ -82,6 +82,23 @@ def test_blog_convention_equals_its_formula_evaluated_literally(problem, eps):
     assert ours.item() == pytest.approx(total / n, rel=1e-10, abs=1e-12)
 
 
+@given(problems(), smoothings, st.integers(0, 2**31 - 1))
+def test_blog_convention_with_soft_targets_equals_its_formula_evaluated_literally(problem, eps, seed):
+    """convention='blog', probability targets t (MixUp/CutMix): q_k = (1-eps) t_k + eps/(K-1) (1 - t_k), batch mean."""
+    logits, _, _ = problem
+    n, k = logits.shape
+    soft = torch.rand(logits.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).softmax(1)
+    total = 0.0
+    for i in range(n):
+        zmax = max(logits[i].tolist())
+        log_z = zmax + math.log(sum(math.exp(v - zmax) for v in logits[i].tolist()))
+        for c in range(k):
+            t = soft[i, c].item()
+            total -= ((1 - eps) * t + eps / (k - 1) * (1 - t)) * (logits[i, c].item() - log_z)
+    ours = label_smoothing_cross_entropy(logits, soft, eps, convention="blog")
+    assert ours.item() == pytest.approx(total / n, rel=1e-9, abs=1e-12)
+
+
 def test_module_wrapper_equals_function():
     logits, target = torch.randn(5, 7), torch.randint(0, 7, (5,))
     w = torch.rand(7)

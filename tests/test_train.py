@@ -49,6 +49,25 @@ def test_mixup_cutmix_variant_and_validation_split_run(cache, tmp_path):
     assert all("val_acc" in r and "ema_val_acc" in r for r in rows)
 
 
+def test_early_stopping_selects_on_the_ema_when_there_is_one(cache, tmp_path, monkeypatch):
+    """Scripted accuracies: the raw model improves every epoch, the EMA worsens. Selection on the EMA (the reported
+    model) with patience 1 stops after epoch 1; selecting on the raw model would run all 5 epochs."""
+    import fgvc_ref.train as trainer
+
+    calls = {"raw": 0, "ema": 0}
+
+    def scripted(model, criterion, images, labels, **kw):
+        kind = "ema" if not next(model.parameters()).requires_grad else "raw"
+        calls[kind] += 1
+        return {"loss": 1.0, "acc": 10.0 * calls["raw"] if kind == "raw" else 50.0 - 10.0 * calls["ema"]}
+
+    monkeypatch.setattr(trainer, "evaluate", scripted)
+    summary = train(tiny("ema", 5, "patience=1"), load_data(cache), tmp_path, seed=0, device="cpu", progress=False)
+    assert summary["epochs_run"] == 2 and summary["early_stopped"] and summary["selected_epoch"] == 0
+    rows = history(tmp_path)
+    assert [r["ema_test_acc"] for r in rows] == [40.0, 30.0] and rows[-1]["early_stop"]
+
+
 # --- exact resume -----------------------------------------------------------------------------
 
 

@@ -210,6 +210,9 @@ def test_batched_crop_accepts_a_box_that_exactly_fits_and_falls_back_to_the_clam
     falls = rrc_params_batch(50, 8, 16, scale=(0.5, 0.5), ratio=(5.0, 5.0), generator=torch.Generator().manual_seed(0))
     expected = T.RandomResizedCrop.get_params(torch.empty(1, 8, 16), (0.5, 0.5), (5.0, 5.0))
     assert expected == (2, 0, 3, 16) and (falls == torch.tensor(expected)).all()
+    tall = rrc_params_batch(50, 8, 16, scale=(0.5, 0.5), ratio=(0.25, 0.25), generator=torch.Generator().manual_seed(0))
+    expected = T.RandomResizedCrop.get_params(torch.empty(1, 8, 16), (0.5, 0.5), (0.25, 0.25))  # aspect 2 > 1/4: w = round(8/4)
+    assert expected == (0, 7, 8, 2) and (tall == torch.tensor(expected)).all()
 
 
 def test_batched_crop_boxes_take_w_from_the_ratio_and_stay_inside_each_images_own_size():

@@ -1,0 +1,203 @@
+"""How the tests are tested: apply realistic one-line bugs, one at a time, and check that a test fails.
+
+Each mutant replaces one exact piece of source (which must occur once) in a temporary copy of the
+repository and runs the test files that should catch it; the mutant is *caught* when they fail.
+A surviving mutant is a missing test, unless it is listed in :data:`EQUIVALENT` with the reason it
+cannot change any result. Not run by CI (about 15 minutes on 2 cores); run it after changing a
+module or its tests:
+
+    .venv/bin/python tests/mutants.py                  # all, 2 at a time
+    .venv/bin/python tests/mutants.py --only train     # names containing "train"
+    .venv/bin/python tests/mutants.py --json results/mutants.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Mutant(NamedTuple):
+    name: str
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+T, TWIN, TF, TA, RE = "tests/test_train.py", "tests/test_twin_loop.py", "tests/test_transforms.py", "tests/test_trivial_augment.py", "tests/test_random_erasing.py"
+M = Mutant
+MUTANTS = [
+    # --- the trainer --------------------------------------------------------------------------
+    M("train: LR one epoch ahead", "fgvc_ref/train.py", "set_lr(optimizer, lrs[epoch])", "set_lr(optimizer, lrs[min(epoch + 1, recipe.epochs - 1)])", (TWIN,)),
+    M("train: EMA built with the unadjusted decay", "fgvc_ref/train.py", "ema_decay = recipe.ema_update_decay(world)", "ema_decay = recipe.ema_decay", (TWIN,)),
+    M("train: EMA step counter not reset per epoch", "fgvc_ref/train.py", "should_update(i, recipe.ema_steps)", "should_update(epoch * len(slices) + i, recipe.ema_steps)", (TWIN,)),
+    M("train: no EMA reset during warmup", "fgvc_ref/train.py", "resets_after_update(epoch, recipe.warmup_epochs)", "resets_after_update(epoch, 0)", (TWIN,)),
+    M("train: smoothing convention ignored", "fgvc_ref/train.py", "LabelSmoothingCrossEntropy(recipe.label_smoothing, convention=recipe.smoothing_convention)", "LabelSmoothingCrossEntropy(recipe.label_smoothing)", (TWIN,)),
+    M("train: label smoothing ignored", "fgvc_ref/train.py", "LabelSmoothingCrossEntropy(recipe.label_smoothing, convention", "LabelSmoothingCrossEntropy(0.0, convention", (TWIN,)),
+    M("train: fast path drops RandomErasing", "fgvc_ref/train.py", "BatchAugment(recipe.policy, recipe.image_size, erasing_p=recipe.erasing_p,", "BatchAugment(recipe.policy, recipe.image_size,", (TWIN,)),
+    M("train: reference path drops RandomErasing", "fgvc_ref/train.py", "TrainTransform(recipe.policy, recipe.image_size, erasing_p=recipe.erasing_p,", "TrainTransform(recipe.policy, recipe.image_size,", (TWIN,)),
+    M("train: two optimizer steps per batch", "fgvc_ref/train.py", "    optimizer.step()\n    return loss.detach()", "    optimizer.step()\n    optimizer.step()\n    return loss.detach()", (TWIN,)),
+    M("train: gradients never zeroed", "fgvc_ref/train.py", "optimizer.zero_grad(set_to_none=True)", "pass", (TWIN,)),
+    M("train: last partial batch dropped", "fgvc_ref/train.py", "for start in range(0, total, batch * world):", "for start in range(0, total - batch * world + 1, batch * world):", (TWIN,)),
+    M("train: same shuffle every epoch", "fgvc_ref/train.py", "manual_seed(subseed(seed, epoch)))", "manual_seed(subseed(seed, 0)))", (TWIN,)),
+    M("train: reference path draws ignore the epoch", "fgvc_ref/train.py", "manual_seed(subseed(self.seed, epoch, index))", "manual_seed(subseed(self.seed, index))", (TWIN,)),
+    M("train: fast path draws ignore the batch", "fgvc_ref/train.py", "manual_seed(subseed(seed, epoch, i, rank))", "manual_seed(subseed(seed, epoch, rank))", (TWIN,)),
+    M("train: MixUp/CutMix draws ignore the batch", "fgvc_ref/train.py", "manual_seed(subseed(seed, epoch, i, 1))", "manual_seed(subseed(seed, epoch, 0, 1))", (TWIN,)),
+    M("train: EMA evaluated with the raw weights", "fgvc_ref/train.py", "ema_test = evaluate(ema.module,", "ema_test = evaluate(model,", (TWIN,)),
+    M("train: evaluation in training mode", "fgvc_ref/train.py", "    model.eval()\n    loss_sum", "    loss_sum", (TWIN,)),
+    M("train: early stopping one epoch late", "fgvc_ref/train.py", 'state["since_best"] >= recipe.patience', 'state["since_best"] > recipe.patience', (T, TWIN)),
+    M("train: early stopping selects on the raw model", "fgvc_ref/train.py", 'selected = row[("ema_" if ema else "") +', 'selected = row["" +', (T,)),
+    M("train: epoch loss not weighted by batch size", "fgvc_ref/train.py", "self.loss += loss.double() * len(y)", "self.loss += loss.double()", (TWIN,)),
+    M("train: fast path ignores image sizes", "fgvc_ref/train.py", "augment(train_x[idx], g, train_sizes[idx])", "augment(train_x[idx], g)", (TWIN,)),
+    M("train: reference path ignores image sizes", "fgvc_ref/train.py", "h, w = self.sizes[index].tolist()", "h, w = self.images.shape[-2:]", (TWIN,)),
+    M("train: MixUp/CutMix never applied", "fgvc_ref/train.py", "if recipe.mixup_alpha > 0 or recipe.cutmix_alpha > 0:", "if recipe.mixup_alpha > 0 and recipe.cutmix_alpha > 0 and False:", (TWIN,)),
+    M("train: no-augment path skips normalisation", "fgvc_ref/train.py", "return normalize(resized_crop_batch(x, whole_boxes(sizes).to(x.device), self.size).to(torch.float32).div_(255))", "return resized_crop_batch(x, whole_boxes(sizes).to(x.device), self.size).to(torch.float32).div_(255)", (TWIN,)),
+    M("train: resume restarts the epoch's step", "fgvc_ref/train.py", 'for i in range(state["step"], len(slices)):', "for i in range(0, len(slices)):", ("tests/test_reliability_resume.py",)),
+    # --- EMA, optimiser, schedule, loss ---------------------------------------------------------
+    M("ema: update uses d on the live weights", "fgvc_ref/ema.py", "torch._foreach_mul(cur, 1.0 - decay)", "torch._foreach_mul(cur, decay)", ("tests/test_ema.py",)),
+    M("ema: lerp instead of d*a + (1-d)*m", "fgvc_ref/ema.py", "        torch._foreach_mul_(avg, decay)\n        torch._foreach_add_(avg, torch._foreach_mul(cur, 1.0 - decay))", "        torch._foreach_lerp_(avg, cur, 1.0 - decay)", ("tests/test_ema.py",)),
+    M("ema: update after the step instead of on i % steps == 0", "fgvc_ref/ema.py", "return step_in_epoch % ema_steps == 0", "return (step_in_epoch + 1) % ema_steps == 0", ("tests/test_ema.py", TWIN)),
+    M("ema: warmup reset one epoch too long", "fgvc_ref/ema.py", "return epoch < warmup_epochs", "return epoch <= warmup_epochs", ("tests/test_ema.py", TWIN)),
+    M("ema: buffers not averaged", "fgvc_ref/ema.py", "(*model.parameters(), *model.buffers())", "(*model.parameters(),)", ("tests/test_ema.py",)),
+    M("ema: adjustment ignores the world size", "fgvc_ref/ema.py", "(world_size * batch_size * ema_steps / epochs)", "(batch_size * ema_steps / epochs)", ("tests/test_ema.py", "tests/test_recipe.py")),
+    M("recipe: ema_update_decay ignores world_size", "fgvc_ref/recipe.py", "world_size=world_size, batch_size=self.batch_size", "world_size=1, batch_size=self.batch_size", ("tests/test_recipe.py",)),
+    M("recipe: label smoothing stage keeps lr 0.1", "fgvc_ref/recipe.py", 'label_smoothing=0.1, lr=0.4)', 'label_smoothing=0.1, lr=0.1)', ("tests/test_recipe.py",)),
+    M("recipe: lr_scale not applied to min_lr", "fgvc_ref/recipe.py", "min_lr=self.min_lr * self.lr_scale)", "min_lr=self.min_lr)", ("tests/test_recipe.py", TWIN)),
+    M("optim: first momentum buffer zero", "fgvc_ref/optim.py", "bufs[i] = g.detach().clone()  # b = g on the first step", "bufs[i] = torch.zeros_like(g)  # b = g on the first step", ("tests/test_optim.py",)),
+    M("optim: Sutskever's form", "fgvc_ref/optim.py", "p.add_(g.add(bufs[i], alpha=momentum), alpha=-lr)", "p.add_(bufs[i], alpha=-lr)", ("tests/test_optim.py",)),
+    M("optim: weight decay after momentum", "fgvc_ref/optim.py", "g = grad.add(p, alpha=weight_decay) if weight_decay != 0 else grad", "g = grad", ("tests/test_optim.py",)),
+    M("schedules: cosine T_max counts the warmup", "fgvc_ref/schedules.py", "W, a, T = warmup_epochs, warmup_decay, epochs - warmup_epochs\n    lrs", "W, a, T = warmup_epochs, warmup_decay, epochs\n    lrs", ("tests/test_schedules.py",)),
+    M("schedules: StepLR counted from epoch 0", "fgvc_ref/schedules.py", "lr = lrs[-1] * gamma if t % step_size == 0 else lrs[-1]", "lr = lrs[-1] * gamma if e % step_size == 0 else lrs[-1]", ("tests/test_schedules.py",)),
+    M("schedules: warmup starts at factor 0", "fgvc_ref/schedules.py", "            lr = base_lr * a\n", "            lr = 0.0\n", ("tests/test_schedules.py",)),
+    M("losses: torch convention spreads eps/(K-1)", "fgvc_ref/losses.py", 'off = smoothing / num_classes if convention == "torch" else', 'off = smoothing / (num_classes - 1) if convention == "torch" else', ("tests/test_losses.py",)),
+    M("losses: blog soft target drops (1 - t)", "fgvc_ref/losses.py", 'q = (1 - smoothing) * t + (off if convention == "torch" else off * (1 - t))', 'q = (1 - smoothing) * t + off', ("tests/test_losses.py",)),
+    M("losses: mean ignores class weights in the denominator", "fgvc_ref/losses.py", "return _reduce(loss, reduction, denominator=w_y.sum())", "return _reduce(loss, reduction, denominator=keep.sum())", ("tests/test_losses.py",)),
+    # --- augmentation ---------------------------------------------------------------------------
+    M("BatchAugment never flips", "fgvc_ref/transforms.py", "flip = torch.rand(n, generator=generator, device=x.device) < 0.5", "flip = torch.rand(n, generator=generator, device=x.device) < 0.0", (TF,)),
+    M("BatchAugment flips upside down", "fgvc_ref/transforms.py", "x = torch.where(K.per_image(flip, x), x.flip(-1), x)", "x = torch.where(K.per_image(flip, x), x.flip(-2), x)", (TF,)),
+    M("BatchAugment erases before normalising", "fgvc_ref/transforms.py", "        y = y.sub_(m).div_(s)  # normalize(), in place on our own tensor\n        if self.erasing_p > 0:\n            y = random_erasing_batch(y, p=self.erasing_p, value=0, generator=generator, inplace=True)",
+      "        if self.erasing_p > 0:\n            y = random_erasing_batch(y, p=self.erasing_p, value=0, generator=generator, inplace=True)\n        y = y.sub_(m).div_(s)", (TF,)),
+    M("BatchAugment: lighting dropped", "fgvc_ref/transforms.py", 'if self.policy == "standard" and self.lighting > 0:', 'if self.policy == "standard" and self.lighting > 1:', (TF,)),
+    M("BatchAugment: jitter for every policy", "fgvc_ref/transforms.py", '        if self.policy == "standard":\n            x = color_jitter_batch', '        if True:\n            x = color_jitter_batch', (TF,)),
+    M("crop: strict acceptance", "fgvc_ref/transforms.py", "ok = (ws > 0) & (ws <= W) & (hs > 0) & (hs <= H)", "ok = (ws > 0) & (ws < W) & (hs > 0) & (hs < H)", (TF,)),
+    M("crop: h and w swapped", "fgvc_ref/transforms.py", "ws, hs = (area * r).sqrt().round().long(), (area / r).sqrt().round().long()", "hs, ws = (area * r).sqrt().round().long(), (area / r).sqrt().round().long()", (TF,)),
+    M("crop: never the last corner position", "fgvc_ref/transforms.py", "i = torch.minimum((torch.rand(n, 1, generator=generator, **dev) * (H - h + 1)).long(), H - h)", "i = torch.minimum((torch.rand(n, 1, generator=generator, **dev) * (H - h)).long(), H - h)", (TF,)),
+    M("crop: fallback not ratio-clamped", "fgvc_ref/transforms.py", "w = torch.where(aspect > max(ratio), (Hf * max(ratio)).round(), Wf).long()", "w = Wf.long()", (TF,)),
+    M("crop: resample ignores the box top", "fgvc_ref/transforms.py", "wy, wx = resize_weights(i, h, size, height), resize_weights(j, w, size, width)", "wy, wx = resize_weights(i * 0, h, size, height), resize_weights(j, w, size, width)", (TF,)),
+    M("crop: resample without antialiasing", "fgvc_ref/transforms.py", "/ s.clamp(min=1.0)).clamp_(min=0)", ").clamp_(min=0)", (TF,)),
+    M("crop: resample reads outside the crop", "fgvc_ref/transforms.py", "* ((x >= 0) & (x < length.view(-1, 1, 1)))", "* (x > -2)", (TF,)),
+    M("EvalTransform: centre crop offsets with //2", "fgvc_ref/transforms.py", "top, left = int(round((img.height - size) / 2.0)), int(round((img.width - size) / 2.0))", "top, left = (img.height - size) // 2, (img.width - size) // 2", (TF, "tests/test_cache.py")),
+    M("eval resize: 8/7 rule off", "fgvc_ref/transforms.py", "return size * 8 // 7", "return size * 9 // 8", ("tests/test_cache.py",)),
+    M("AutoAugment ignores the per-image generator", "fgvc_ref/transforms.py", "img = _with_global_rng(generator, self.auto_augment, img)", "img = self.auto_augment(img)", (TF,)),
+    M("erasing batch: non-strict acceptance", "fgvc_ref/random_erasing.py", "ok = (hs < height) & (ws < width)", "ok = (hs <= height) & (ws <= width)", (RE,)),
+    M("erasing batch: h and w swapped", "fgvc_ref/random_erasing.py", "hs, ws = (area * r).sqrt().round().long(), (area / r).sqrt().round().long()", "ws, hs = (area * r).sqrt().round().long(), (area / r).sqrt().round().long()", (RE,)),
+    M("erasing batch: erases after 10 rejections", "fgvc_ref/random_erasing.py", "    erase &= ok.any(1)\n", "", (RE,)),
+    M("erasing: per-image h takes /ratio", "fgvc_ref/random_erasing.py", "h, w = int(round(math.sqrt(area * r))), int(round(math.sqrt(area / r)))", "h, w = int(round(math.sqrt(area / r))), int(round(math.sqrt(area * r)))", (RE,)),
+    M("TA batch: sign never applied", "fgvc_ref/trivial_augment.py", "torch.where(draw.negate, -m, m)", "m", (TA,)),
+    M("TA batch: bins drawn from 30", "fgvc_ref/trivial_augment.py", "k = torch.randint(NUM_BINS, (n,), generator=generator, device=device)", "k = torch.randint(NUM_BINS - 1, (n,), generator=generator, device=device)", (TA,)),
+    M("TA batch: unsigned ops get signs", "fgvc_ref/trivial_augment.py", "signed & (s == 1)", "(s == 1)", (TA,)),
+    M("TA: translation rounded instead of truncated", "fgvc_ref/trivial_augment.py", "t = m.trunc()  # int(m) pixels", "t = m.round()  # int(m) pixels", (TA,)),
+    M("image_ops: solarize strict threshold", "fgvc_ref/image_ops.py", "torch.where(v >= per_image(threshold", "torch.where(v > per_image(threshold", (TA,)),
+    M("image_ops: posterize keeps low bits", "fgvc_ref/image_ops.py", "return ((levels(x).long() >> shift) << shift).to(torch.uint8)", "return (levels(x).long() >> shift).to(torch.uint8)", (TA,)),
+    M("image_ops: equalize step off by one", "fgvc_ref/image_ops.py", "step = (flat.shape[1] - hist.gather(1, last)) // 255", "step = (flat.shape[1] - hist.gather(1, last)) // 256", (TA,)),
+    M("image_ops: grey weights swapped", "fgvc_ref/image_ops.py", "r.mul(0.2989).add_(g, alpha=0.587)", "r.mul(0.587).add_(g, alpha=0.2989)", (TA, "tests/test_color.py")),
+    M("color: jitter range one-sided", "fgvc_ref/color.py", ".uniform_(1 - strength, 1 + strength, generator=generator)", ".uniform_(1, 1 + strength, generator=generator)", ("tests/test_color.py",)),
+    M("color: lighting eigenvectors transposed", "fgvc_ref/color.py", "return (alpha * eigval) @ eigvec.T", "return (alpha * eigval) @ eigvec", ("tests/test_color.py",)),
+    # --- MixUp/CutMix ---------------------------------------------------------------------------
+    M("mix: CutMix side 1 - lam", "fgvc_ref/mix.py", "r = 0.5 * math.sqrt(1.0 - lam)", "r = 0.5 * (1.0 - lam)", ("tests/test_mix.py",)),
+    M("mix: always CutMix", "fgvc_ref/mix.py", "kind, alpha = choices[int(", "kind, alpha = choices[-1 + 0 * int(", ("tests/test_mix.py",)),
+    M("mix: targets not mixed like the pixels", "fgvc_ref/mix.py", "return target.roll(1, 0).mul_(1.0 - lam).add_(target.mul(lam))", "return target.roll(1, 0).mul_(lam).add_(target.mul(1.0 - lam))", ("tests/test_mix.py",)),
+    M("mix: CutMix lam not the kept area", "fgvc_ref/mix.py", "return out, _mix_targets(target, 1.0 - (x2 - x1) * (y2 - y1) / (w * h))", "return out, _mix_targets(target, lam)", ("tests/test_mix.py",)),
+    # --- data ---------------------------------------------------------------------------------
+    M("cache: box taken 0-based", "fgvc_ref/data/cache.py", "left, top, right, bottom = max(0, x1 - 1), max(0, y1 - 1), min(img.width, x2), min(img.height, y2)", "left, top, right, bottom = max(0, x1), max(0, y1), min(img.width, x2), min(img.height, y2)", ("tests/test_cache.py",)),
+    M("cache: whole train images squashed to a square", "fgvc_ref/data/cache.py", "    if cropped:\n        img = img.resize((size, size), Image.BILINEAR)", "    if cropped or whole:\n        img = img.resize((size, size), Image.BILINEAR)", ("tests/test_cache.py",)),
+    M("cache: test split keeps whole images", "fgvc_ref/data/cache.py", 'jobs = [(r, size, split == "train") for r in records]', "jobs = [(r, size, True) for r in records]", ("tests/test_cache.py",)),
+    M("cache: data hash not checked", "fgvc_ref/data/cache.py", 'if digest != manifest["data_sha256"]:', "if False:", ("tests/test_cache.py",)),
+    M("stanford_cars: class kept 1-based", "fgvc_ref/data/stanford_cars.py", '_int(r["class"], annos, "class") - 1', '_int(r["class"], annos, "class")', ("tests/test_stanford_cars.py",)),
+    M("checkpoint: keeps only the last", "fgvc_ref/checkpoint.py", "for old in list_checkpoints(run_dir)[:-KEEP]:", "for old in list_checkpoints(run_dir)[:-1]:", ("tests/test_checkpoint.py", "tests/test_reliability_checkpoints.py")),
+    M("checkpoint: hash not verified", "fgvc_ref/checkpoint.py", "if hashlib.sha256(data).hexdigest() != expected:", "if False:", ("tests/test_checkpoint.py", "tests/test_reliability_checkpoints.py")),
+    M("report: population std", "fgvc_ref/report.py", "statistics.stdev(values)", "statistics.pstdev(values)", ("tests/test_report.py",)),
+]
+
+# Mutants that cannot change any result, with the reason (none at present).
+EQUIVALENT: dict[str, str] = {}
+
+
+def copy_repo(dest: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        if (ROOT / f).is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, dest / f)
+
+
+def run(mutant: Mutant, timeout: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="mutant-") as tmp:
+        dest = Path(tmp)
+        copy_repo(dest)
+        path = dest / mutant.file
+        source = path.read_text()
+        if source.count(mutant.old) != 1:
+            return {"name": mutant.name, "result": "stale", "detail": f"{mutant.file}: the text to replace occurs {source.count(mutant.old)} times"}
+        path.write_text(source.replace(mutant.old, mutant.new))
+        env = {**os.environ, "PYTHONPATH": str(dest), "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutant.tests], cwd=dest, env=env,
+                               capture_output=True, text=True, timeout=timeout)
+            result = {0: "survived", 5: "no tests"}.get(p.returncode, "caught")
+            tail = p.stdout.strip().splitlines()[-1:] if p.stdout.strip() else []
+        except subprocess.TimeoutExpired:
+            result, tail = "caught (timeout)", []
+        return {"name": mutant.name, "result": result, "seconds": round(time.monotonic() - t0, 1), "detail": " ".join(tail)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="run the mutants whose name contains this text")
+    parser.add_argument("--jobs", type=int, default=2, help="mutants at a time (default: %(default)s)")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per mutant (default: %(default)s)")
+    parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTANTS if args.only in m.name]
+    if args.list:
+        print("\n".join(f"{m.name}  [{m.file}] -> {' '.join(m.tests)}" for m in chosen))
+        return 0
+    # the copy must import its own fgvc_ref, not the installed one
+    with tempfile.TemporaryDirectory() as tmp:
+        copy_repo(Path(tmp))
+        where = subprocess.run([sys.executable, "-c", "import fgvc_ref; print(fgvc_ref.__file__)"], cwd=tmp, capture_output=True, text=True,
+                               env={**os.environ, "PYTHONPATH": tmp}).stdout.strip()
+        if not where.startswith(tmp):
+            print(f"the copy imports {where}, not its own package; cannot test mutants", file=sys.stderr)
+            return 2
+    results = []
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for r in pool.map(lambda m: run(m, args.timeout), chosen):
+            if r["result"] == "survived" and r["name"] in EQUIVALENT:
+                r["result"] = "equivalent"
+            results.append(r)
+            print(f"{r['result']:>16}  {r['name']}  ({r.get('seconds', 0)}s) {r.get('detail', '') if r['result'] != 'caught' else ''}", flush=True)
+    counts = {k: sum(r["result"].startswith(k) for r in results) for k in ("caught", "survived", "equivalent", "stale", "no tests")}
+    print(f"{len(results)} mutants: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+    if args.json:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        Path(args.json).write_text(json.dumps({"commit": commit, "date": time.strftime("%Y-%m-%d"), "counts": counts, "results": results}, indent=1))
+    return 1 if counts["survived"] or counts["stale"] or counts["no tests"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
