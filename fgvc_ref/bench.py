@@ -2,7 +2,7 @@
 
 Every measurement is a median over repeats with its min-max, and is reported as a ratio against
 the twin measured in the same process on the same tensors, because absolute times on a shared
-machine are not results (PERF.md, "How to measure").
+machine are not results (docs/performance.md, "How to measure").
 """
 
 from __future__ import annotations

@@ -55,6 +55,13 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def remove_checkpoints(run_dir: Path) -> None:
+    """Delete every checkpoint and its hash (a finished run keeps its final weights instead)."""
+    for path in list_checkpoints(run_dir):
+        path.unlink(missing_ok=True)
+        path.with_name(path.name + ".sha256").unlink(missing_ok=True)
+
+
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:
     """Delete temporary files (``.NAME.tmp-PID``) left by a writer that no longer runs; return them.
     A live writer's file is kept: another rank of the same run may be writing it right now."""

@@ -64,7 +64,8 @@ def _train(args: argparse.Namespace) -> int:
     data = load_data(args.cache if args.cache is not None else args.data, verify_sources=not args.no_verify_sources)
     torch_threads(args.threads)
     try:
-        summary = train(recipe, data, args.out, seed=args.seed, device=args.device, progress=not args.quiet)
+        summary = train(recipe, data, args.out, seed=args.seed, device=args.device, progress=not args.quiet,
+                        keep_checkpoints=args.keep_checkpoints)
     except Interrupted as e:
         print(f"interrupted: {e}. Run the same command again to resume.", file=sys.stderr)
         return e.exit_code
@@ -162,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     t.add_argument("--no-verify-sources", action="store_true", help="do not check the cache's source images (raw data elsewhere)")
     t.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    t.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep the training state (checkpoints) of a finished run; by default it keeps final.pt (raw and EMA weights) and the logs")
     t.set_defaults(func=_train)
 
     r = sub.add_parser("report", help="render the results table and plots from a folder of runs",

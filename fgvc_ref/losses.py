@@ -23,7 +23,7 @@ ignore_index=i, reduction=r, label_smoothing=eps)``. Under ``reduction="mean"`` 
 divide by ``sum_n w_{y_n}`` over the non-ignored samples (the number of them when unweighted);
 samples whose target is ``ignore_index`` contribute zero and leave the denominator. Soft-target
 losses divide by the number of samples, as torch does, and ignore ``ignore_index``. The blog's
-formula (eps/(K-1) on the other classes, 1 - eps on the target) is ``convention="blog"``; SPEC.md
+formula (eps/(K-1) on the other classes, 1 - eps on the target) is ``convention="blog"``; docs/recipe.md
 section 4 pins torch's as the default. Class dimension is 1: logits are ``(N, K)`` or
 ``(N, K, d1, ...)``. Out-of-range class indices are reported with a ``ValueError`` on the CPU;
 on an accelerator the check would cost a host sync per step, so the device-side bounds check of

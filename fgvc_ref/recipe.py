@@ -1,6 +1,6 @@
 """The recipe as data: one frozen, typed ``Recipe`` and the seven stages of the progression.
 
-Each stage is a ``dataclasses.replace`` of the one before, so ``STAGES`` reads like SPEC.md's table:
+Each stage is a ``dataclasses.replace`` of the one before, so ``STAGES`` reads like the table of docs/recipe.md:
 
     0 base                  NAG lr 0.01, momentum 0.9, batch 32, CE, "standard" augmentation, 600 epochs, patience 200
     1 large_batch_warmup    batch 128, lr 0.1, StepLR(30, 0.1), linear warmup 5 epochs from 0.01
@@ -12,7 +12,7 @@ Each stage is a ``dataclasses.replace`` of the one before, so ``STAGES`` reads l
 
 ``VARIANTS`` are the tried-and-not-adopted changes on top of the final stage: weight decay,
 MixUp/CutMix (one of the two per batch, equal probability) and AutoAugment instead of
-TrivialAugment. The documented ambiguities are fields with SPEC's defaults: ``ema_decay_reading``,
+TrivialAugment. The documented ambiguities are fields with the defaults of docs/recipe.md: ``ema_decay_reading``,
 ``smoothing_convention``, the "standard" policy's ``jitter``/``lighting`` and ``weights`` (V1/V2).
 ``scale_epochs`` shortens a recipe for proxies, scaling every epoch-denominated field alike.
 """
@@ -36,8 +36,8 @@ EMA_READINGS = ("adjusted", "per_update")
 class Recipe:
     name: str = "base"  # stage name, for logs and the report
     # model
-    model: str = "resnet50"  # any torchvision classification model name, or "tiny_cnn" / "tiny_bn_cnn" (CPU tests)
-    weights: str = "IMAGENET1K_V1"  # "IMAGENET1K_V1" (76.13%), "IMAGENET1K_V2" (80.86%), "none", or a state-dict path
+    model: str = "resnet50"  # a torchvision classification model name, "efficientnet_lite0" (offline ImageNet weights), or "tiny_cnn" / "tiny_bn_cnn" (CPU tests)
+    weights: str = "IMAGENET1K_V1"  # "IMAGENET1K_V1" (76.13%), "IMAGENET1K_V2" (80.86%), "imagenet" (efficientnet_lite0, offline), "none", or a state-dict path
     image_size: int = 224  # training and evaluation resolution, pixels
     # optimisation
     epochs: int = 600  # maximum epochs (early stopping may end sooner)
@@ -110,7 +110,7 @@ class Recipe:
             raise ValueError("Recipe.path='fast' cannot run policy='autoaugment' (reference path only); use path='reference' or 'auto'")
 
     def ema_update_decay(self, world_size: int = 1) -> float:
-        """The decay applied at each EMA update (SPEC section 5): torchvision's adjustment, or the flag as is."""
+        """The decay applied at each EMA update (docs/recipe.md, section 5): torchvision's adjustment, or the flag as is."""
         from fgvc_ref.ema import adjusted_ema_decay
 
         if self.ema_decay_reading == "per_update":
@@ -149,7 +149,7 @@ VARIANTS: dict[str, Recipe] = {
         replace(_s6, name="ema+autoaugment", policy="autoaugment"),
     )
 }
-# SPEC.md section 1: the blog's top-1 per stage (ResNet-50, Stanford Cars, box crops at 224 px, mean of 3-5 seeds).
+# docs/recipe.md section 1: the blog's top-1 per stage (ResNet-50, Stanford Cars, box crops at 224 px, mean of 3-5 seeds).
 BLOG_TOP1 = {"base": 88.22, "large_batch_warmup": 89.21, "trivialaugment": 92.66, "cosine": 93.22, "label_smoothing": 94.50,
              "random_erasing": 94.93, "ema": 94.93}
 

@@ -2,7 +2,7 @@
 
 Reads ``RUNS/<stage>/seed<k>/{summary,recipe,env}.json`` and ``metrics.jsonl`` of finished runs
 and renders Markdown: mean +- sample std over seeds of the reported last-epoch top-1 (the EMA's when
-the stage uses EMA), the step and total gains, the blog's numbers (SPEC.md section 1), the protocol,
+the stage uses EMA), the step and total gains, the blog's numbers (docs/recipe.md section 1), the protocol,
 hardware, versions, wall time and command; plus PNG plots of the cumulative progression and the LR
 per epoch of every stage. The table block depends only on the runs' accuracies, so an interrupted
 and resumed reproduction renders it byte for byte like an uninterrupted one. With ``section``, the

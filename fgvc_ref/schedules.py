@@ -23,7 +23,7 @@ epochs ``W + s, W + 2s, ...``. :func:`epoch_lrs` reproduces torch bit for bit, w
 recursions: LinearLR multiplies the previous LR by ``1 + (1 - a) / (W * a + (e - 1) * (1 - a))``,
 CosineAnnealingLR maps ``lr -> eta_min + (lr - eta_min) * (1 + cos(pi t / T)) / (1 + cos(pi (t-1) / T))``,
 and StepLR multiplies by ``gamma`` every ``s`` epochs; the milestone value is closed form. The
-recursion and :func:`lr_at` agree to about 1e-15 relative (SPEC.md section 2). ``min_lr`` only has
+recursion and :func:`lr_at` agree to about 1e-15 relative (docs/recipe.md section 2). ``min_lr`` only has
 a meaning for the cosine schedule; it must be 0 for the others.
 """
 

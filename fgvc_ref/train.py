@@ -49,6 +49,7 @@ from fgvc_ref.transforms import (BatchAugment, TrainTransform, centre_crop_boxes
                                  whole_boxes)
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+FINAL = "final.pt"  # a finished run's weights: {"model": state dict, "ema": EMA state or None, "identity": ...}
 
 
 class NonFiniteLoss(RuntimeError):
@@ -173,10 +174,14 @@ def environment(device: torch.device, deterministic: bool) -> dict:
 
 
 def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str | None = None, progress: bool = True,
-          stop_after_epochs: int | None = None) -> dict:
+          stop_after_epochs: int | None = None, keep_checkpoints: bool = False) -> dict:
     """Run (or resume) one training run in ``out``; returns the summary written to ``out/summary.json``.
 
-    ``stop_after_epochs``: leave after that many more epochs as if interrupted (tests, time slicing).
+    A finished run keeps ``final.pt`` (the raw and EMA weights as plain state dicts, and the run's
+    identity), ``summary.json``, ``metrics.jsonl``, ``recipe.json`` and ``env.json``; its checkpoints
+    (the training state) are deleted unless ``keep_checkpoints``. Running a finished run again
+    returns its summary. ``stop_after_epochs``: leave after that many more epochs as if interrupted
+    (tests, time slicing).
     """
     out = Path(out)
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
@@ -224,6 +229,13 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
     # resume
     identity = {"recipe": as_dict(recipe), "data": data.fingerprint, "seed": seed, "world_size": world}
     state = {"epoch": 0, "step": 0, "history": [], "best": -1.0, "best_epoch": -1, "since_best": 0, "acc": None}
+    if (out / FINAL).exists():  # finished already: check it is this run, and do nothing
+        _check_compatible(torch.load(out / FINAL, map_location="cpu", weights_only=True)["identity"], identity, out / FINAL)
+        if rank == 0 and not keep_checkpoints:
+            ckpt.remove_checkpoints(out)
+        if progress and rank == 0:
+            print(f"{out}: finished already (summary.json); nothing to do", file=sys.stderr)
+        return json.loads((out / "summary.json").read_text())
     found = ckpt.load_checkpoint(out) if out.exists() else None
     if found is not None:
         saved, where = found
@@ -238,7 +250,8 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         _write_json(out / "recipe.json", {**as_dict(recipe), "seed": seed, "data": data.name, "data_fingerprint": data.fingerprint,
-                                          "path": path, "world_size": world, "ema_update_decay": ema_decay})
+                                          "path": path, "world_size": world, "ema_update_decay": ema_decay,
+                                          "batch_norm_momentum": next((m.momentum for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)), None)})
         _write_json(out / "env.json", environment(device, recipe.deterministic))
         if progress:
             print(f"{recipe.name}: {path} path on {device}, world {world}, EMA decay per update {ema_decay:.6f}", file=sys.stderr)
@@ -334,8 +347,12 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
         for s, handler in previous.items():
             signal.signal(s, handler)
     summary = _summary(recipe, state, seed, data, path, world, ema is not None)
-    if rank == 0:
+    if rank == 0:  # final weights, then the summary (what marks a run finished), then the training state goes
+        final = {"model": model.state_dict(), "ema": ema.state_dict() if ema else None, "identity": identity}
+        atomic_write(out / FINAL, lambda f: torch.save(final, f))
         _write_json(out / "summary.json", summary)
+        if not keep_checkpoints:
+            ckpt.remove_checkpoints(out)
     return summary
 
 

@@ -1,6 +1,6 @@
 """The training and evaluation pipelines: per-image (reference) and batched (device) versions.
 
-Train (SPEC.md section 8): RandomResizedCrop(size, scale (0.08, 1), ratio (3/4, 4/3), bilinear,
+Train (docs/recipe.md section 8): RandomResizedCrop(size, scale (0.08, 1), ratio (3/4, 4/3), bilinear,
 antialias) -> horizontal flip (p 0.5) -> the policy's colour op -> float in [0, 1] -> [PCA lighting,
 "standard" only] -> normalise (ImageNet mean/std) -> [RandomErasing(p)]. The policies:
 

@@ -1,7 +1,7 @@
 """TrivialAugment (wide): one random op at one random magnitude per image.
 
 Muller & Hutter, "TrivialAugment: Tuning-free Yet State-of-the-Art Data Augmentation", ICCV 2021,
-arXiv:2103.10158. The recipe's largest single gain (+3.45 points, SPEC.md section 1).
+arXiv:2103.10158. The recipe's largest single gain (+3.45 points, docs/recipe.md section 1).
 
 Per image: draw an op ``o`` uniformly from the 14 ops of :data:`OPS`; if ``o`` has magnitude bins,
 draw a bin ``k`` uniformly from 0..30 and take ``m = OPS[o].magnitudes[k]``; if ``o`` is signed, draw
@@ -14,12 +14,13 @@ draw a bin ``k`` uniformly from 0..30 and take ``m = OPS[o].magnitudes[k]``; if 
     Posterize      keep int(m) high bits;  Solarize: invert levels >= m
     AutoContrast, Equalize, Identity: no magnitude
 
-Convention: torchvision's v1 ``transforms.TrivialAugmentWide`` (SPEC.md section 6, gotchas 8-9):
+Convention: torchvision's v1 ``transforms.TrivialAugmentWide`` (docs/recipe.md section 6, gotchas 8-9):
 the RNG draws are ``randint(14)``, then ``randint(31)`` only for ops with bins, then ``randint(2)``
 only for signed ops, all on the torch generator (v2 draws the sign with ``rand() <= 0.5``, another
 stream). Magnitude tables are float32 ``linspace``\\ s, so translations are ``int()`` of float32 values:
-bin 15 is 15.999999 -> 15 pixels, and shifts of 16 and 31 pixels never occur (SPEC gotcha 9 says
-"15 and 31"; torch's table, which the tests check, says 16). Two backends:
+bin 15 is 15.999999 -> 15 pixels, and shifts of 16 and 31 pixels never occur (docs/recipe.md,
+gotcha 9: the specification this project started from said "15 and 31"; torch's table, which the
+tests check, says 16). Two backends:
 
 - :class:`TrivialAugmentWide` on a PIL image, bilinear, fill 0: equal to torchvision's, bit for bit,
   for the same seed. Its pixel kernels are Pillow's (``ImageEnhance``, ``ImageOps``,

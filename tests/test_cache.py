@@ -243,7 +243,7 @@ def test_prepare_cli_refuses_a_non_full_copy_then_prepares_it_with_any_size(tmp_
 
 
 def test_exif_orientation_is_logged_not_applied_and_bombs_and_bad_boxes_are_listed(tmp_path, monkeypatch):
-    """DATA.md: boxes refer to raw pixels, so EXIF rotation is counted, never applied; a decompression
+    """docs/data.md: boxes refer to raw pixels, so EXIF rotation is counted, never applied; a decompression
     bomb and a zero-area box are reported in the same complete list as unreadable files."""
     img = coordinate_image(40, 20)
     exif = Image.Exif()

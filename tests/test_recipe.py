@@ -1,4 +1,4 @@
-"""fgvc_ref.recipe: the stage table reads like SPEC.md; every field is validated by name."""
+"""fgvc_ref.recipe: the stage table reads like docs/recipe.md; every field is validated by name."""
 
 import dataclasses
 

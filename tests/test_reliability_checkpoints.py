@@ -1,4 +1,4 @@
-"""RELIABILITY.md rows 1, 5, 7: atomic durable checkpoints, corruption detected, safe loading."""
+"""docs/reliability.md rows 1, 5, 7: atomic durable checkpoints, corruption detected, safe loading."""
 
 import hashlib
 import os

@@ -1,4 +1,4 @@
-"""RELIABILITY.md rows 9, 10, 11, and fuzzing of every user-facing parser: only clear, typed errors."""
+"""docs/reliability.md rows 9, 10, 11, and fuzzing of every user-facing parser: only clear, typed errors."""
 
 import json
 import shutil

@@ -1,4 +1,4 @@
-"""RELIABILITY.md row 8: reproduce.sh killed anywhere and rerun skips, resumes and renders a byte-identical table."""
+"""docs/reliability.md row 8: reproduce.sh killed anywhere and rerun skips, resumes and renders a byte-identical table."""
 
 import json
 import os
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--seeds", "1", "--epochs", "3", "--stages", "base,ema", "--set", "model=tiny_cnn", "--set", "image_size=16"]
+ARGS = ["--seeds", "1", "--epochs", "3", "--stages", "base,ema", "--set", "model=tiny_cnn", "--set", "weights=none", "--set", "image_size=16"]
 
 
 def run(out, timeout=600):

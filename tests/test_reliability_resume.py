@@ -1,4 +1,4 @@
-"""RELIABILITY.md rows 2, 3, 4, 6, 12, 13, 14: resume, signals, incompatible resume, determinism, NaN, disk full, OOM."""
+"""docs/reliability.md rows 2, 3, 4, 6, 12, 13, 14: resume, signals, incompatible resume, determinism, NaN, disk full, OOM."""
 
 import errno
 import json

@@ -24,3 +24,26 @@ def test_test_command_installs_before_it_tests_and_fails_on_no_tests():
     command = readme_test_command()
     assert command.startswith("python3 -m venv .venv && ") and "pip install" in command
     assert command.endswith("&& .venv/bin/python -m pytest")
+
+
+# Markdown names that a tracked file mentions but that are outputs, written by the commands, not documents of the repo.
+GENERATED_MD = {"out/RESULTS.md", "RUNS_DIR/RESULTS.md", "$out/RESULTS.md"}
+
+
+def test_every_markdown_file_a_tracked_file_mentions_exists_in_the_repository():
+    """Docstrings, error messages, README and RESULTS point at docs that a user must be able to open: each `*.md` a
+    tracked file names exists, at the repository root or under docs/ (as written, relative to the root)."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    missing = []
+    for name in tracked:
+        path = ROOT / name
+        if not path.is_file() or path.suffix in (".png", ".json", ".pt"):
+            continue
+        for ref in set(re.findall(r"[\w$./-]*\w\.md\b", path.read_text(errors="ignore"))):
+            ref = ref.lstrip("./")
+            if ref not in GENERATED_MD and not any((base / ref).is_file() for base in (ROOT, ROOT / "docs", path.parent)):
+                missing.append(f"{name}: {ref}")
+    assert not missing, "files named but not in the repository:\n" + "\n".join(sorted(missing))
+    assert {"recipe.md", "data.md", "performance.md", "reliability.md"} <= {p.name for p in (ROOT / "docs").iterdir()}

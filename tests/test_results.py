@@ -1,5 +1,5 @@
 """RESULTS.md is evidence: each generated block is exactly what `report` renders from the committed
-JSON it names, and the only other table numbers are the blog's (SPEC.md section 1)."""
+JSON it names, and the only other table numbers are the blog's (docs/recipe.md section 1)."""
 
 import re
 import shutil

@@ -116,14 +116,14 @@ def test_step_drops_come_at_warmup_plus_multiples_of_step_size(cfg):
 
 
 def test_warmup_factors_of_the_spec():
-    """SPEC: W=5, decay 0.01 gives 0.01, 0.208, 0.406, 0.604, 0.802, then 1.0 at epoch 5."""
+    """docs/recipe.md, section 2: W=5, decay 0.01 gives 0.01, 0.208, 0.406, 0.604, 0.802, then 1.0 at epoch 5."""
     lrs = epoch_lrs(1.0, 10, schedule="cosine", warmup_epochs=5, warmup_decay=0.01)
     assert lrs[:6] == pytest.approx([0.01, 0.208, 0.406, 0.604, 0.802, 1.0], rel=1e-12)
     assert lrs[5] == 1.0
 
 
 def test_recursion_differs_from_textbook_closed_form_in_the_last_bits():
-    """SPEC example: base 0.1, epoch 3 of a 5-epoch warmup: torch gives 0.060399999999999995."""
+    """docs/recipe.md, section 2: base 0.1, epoch 3 of a 5-epoch warmup: torch gives 0.060399999999999995."""
     lrs = epoch_lrs(0.1, 10, warmup_epochs=5, warmup_decay=0.01)
     assert lrs[3] == 0.060399999999999995
     assert lr_at(3, 0.1, 10, warmup_epochs=5, warmup_decay=0.01) == pytest.approx(0.0604, rel=1e-15)

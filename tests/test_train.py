@@ -68,6 +68,30 @@ def test_early_stopping_selects_on_the_ema_when_there_is_one(cache, tmp_path, mo
     assert [r["ema_test_acc"] for r in rows] == [40.0, 30.0] and rows[-1]["early_stop"]
 
 
+def test_a_finished_run_keeps_its_final_weights_and_drops_the_training_state(cache, tmp_path, capsys):
+    """final.pt holds the last checkpoint's raw and EMA weights as plain state dicts; the checkpoints go unless kept;
+    running the finished run again returns its summary without training, and a changed recipe is refused."""
+    from fgvc_ref.checkpoint import list_checkpoints, load_checkpoint
+
+    recipe, data = tiny("ema", 2, "path=fast"), load_data(cache)
+    kept = train(recipe, data, tmp_path / "kept", seed=0, device="cpu", progress=False, keep_checkpoints=True)
+    summary = train(recipe, data, tmp_path / "run", seed=0, device="cpu", progress=False)
+    timing = ("train_s", "mean_img_per_s")
+    assert {k: v for k, v in summary.items() if k not in timing} == {k: v for k, v in kept.items() if k not in timing}
+    assert not list_checkpoints(tmp_path / "run") and not list((tmp_path / "run").glob("*.sha256"))
+    final = torch.load(tmp_path / "run" / "final.pt", weights_only=True)
+    last, _ = load_checkpoint(tmp_path / "kept")
+    assert all(torch.equal(final["model"][k], last["model"][k]) for k in last["model"])
+    assert all(torch.equal(final["ema"]["module"][k], last["ema"]["module"][k]) for k in last["ema"]["module"])
+    assert {p.name for p in (tmp_path / "run").iterdir()} == {"final.pt", "summary.json", "metrics.jsonl", "recipe.json", "env.json"}
+    assert train(recipe, data, tmp_path / "run", seed=0, device="cpu", progress=True) == summary
+    assert "finished already" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="refusing to resume a different run"):
+        train(apply_overrides(recipe, ["lr=0.5"]), data, tmp_path / "run", seed=0, device="cpu", progress=False)
+    train(recipe, data, tmp_path / "kept", seed=0, device="cpu", progress=False)  # a rerun without the flag tidies up
+    assert not list_checkpoints(tmp_path / "kept")
+
+
 # --- exact resume -----------------------------------------------------------------------------
 
 

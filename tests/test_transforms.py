@@ -267,7 +267,7 @@ def test_autoaugment_is_reference_only_and_bad_batches_are_refused():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("policy", ["trivialaugment", "standard"])
 def test_batch_augment_on_cuda_never_syncs_with_the_host(policy):
-    """PERF.md: no host sync inside an epoch. CUDA's sync debug mode turns any sync into an error."""
+    """docs/performance.md: no host sync inside an epoch. CUDA's sync debug mode turns any sync into an error."""
     x = torch.randint(0, 256, (32, 3, 72, 64), dtype=torch.uint8, device="cuda")
     augment, g = BatchAugment(policy, 56, erasing_p=0.5), torch.Generator(device="cuda").manual_seed(0)
     augment(x, g)  # first call: per-device constants are made once

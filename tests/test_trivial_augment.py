@@ -205,7 +205,7 @@ def test_batched_draw_distribution_equals_torchvision_v1_draws():
 
 
 def test_translations_are_int_of_float32_bins_so_16_and_31_never_occur():
-    """SPEC gotcha 9 says "15 and 31"; torch's float32 linspace gives 15.999999 -> 15, so the shifts
+    """The specification this project started from said "15 and 31" (docs/recipe.md, gotcha 9); torch's float32 linspace gives 15.999999 -> 15, so the shifts
     that never occur are 16 and 31 (checked against torchvision's own table above)."""
     pixels = {int(m) for m in OPS[OP_INDEX["TranslateX"]].magnitudes}
     assert sorted(set(range(33)) - pixels) == [16, 31]

@@ -2,7 +2,7 @@
 
 A box is ``(x1, y1, x2, y2)`` in Stanford Cars' convention: 1-based, inclusive pixel indices, so
 the pixels it covers are columns ``x1-1 .. x2-1`` and rows ``y1-1 .. y2-1`` (the PIL crop box
-``(x1 - 1, y1 - 1, x2, y2)``, SPEC gotcha 12).
+``(x1 - 1, y1 - 1, x2, y2)``, docs/recipe.md, gotcha 12).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Krause, Stark, Deng, Fei-Fei, "3D Object Representations for Fine-Grained Catego
 ICCV Workshops (3dRR) 2013: 196 classes, 8,144 train and 8,041 test images, one bounding box each.
 
 The original host is gone (torchvision's ``StanfordCars(download=True)`` raises), so users have one
-of these layouts (DATA.md), detected in this order:
+of these layouts (docs/data.md), detected in this order:
 
     car_ims         car_ims/000001.jpg ..., cars_annos.mat (relative_im_path, bbox_*, class, test, class_names)
     kaggle_devkit   cars_{train,test}/cars_{train,test}/*.jpg, car_devkit/devkit/*.mat
@@ -58,7 +58,7 @@ def detect_layout(root: Path | str) -> str:
         return "folders"
     found = sorted(p.name for p in root.iterdir())[:20]
     raise DatasetError(
-        f"{root}: no Stanford Cars layout found. Expected one of {LAYOUTS} (see DATA.md: e.g. devkit/ + "
+        f"{root}: no Stanford Cars layout found. Expected one of {LAYOUTS} (see docs/data.md: e.g. devkit/ + "
         f"cars_train/, car_ims/ + cars_annos.mat, car_data/ + anno_train.csv, or train/ + test/ class folders); found {found}"
     )
 
