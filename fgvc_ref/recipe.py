@@ -43,7 +43,7 @@ class Recipe:
     epochs: int = 600  # maximum epochs (early stopping may end sooner)
     batch_size: int = 32  # images per process per step; the global batch is batch_size * world_size
     lr: float = 0.01  # base learning rate (after warmup), per global batch
-    lr_scale: float = 1.0  # multiplies every LR of the schedule (lr, min_lr): for proxies trained from scratch
+    lr_scale: float = 1.0  # multiplies every LR of the schedule (lr, min_lr): one factor for every stage of a proxy
     momentum: float = 0.9  # Nesterov momentum mu
     weight_decay: float = 0.0  # L2 coefficient coupled into the gradient (not adopted: 0)
     schedule: str = "constant"  # "constant", "step" or "cosine", per epoch (fgvc_ref.schedules)
@@ -102,7 +102,7 @@ class Recipe:
         }
         for name, ok in checks.items():
             if not ok:
-                raise ValueError(f"Recipe.{name} has an invalid value {getattr(self, name)!r}: {_RULES.get(name, 'see the field comment')}")
+                raise ValueError(f"Recipe.{name} has an invalid value {getattr(self, name)!r}: it must be {_RULES[name]}")
         if self.policy == "none" and self.erasing_p > 0:
             raise ValueError(f"Recipe.erasing_p={self.erasing_p} needs an augmentation policy; policy='none' only resizes and "
                              f"normalises. Set erasing_p=0, or a policy from {POLICIES}")
@@ -126,13 +126,38 @@ class Recipe:
 
 
 _TYPES = {name: hint for name, hint in typing.get_type_hints(Recipe).items()}
-_RULES = {
-    "momentum": "0 < momentum < 1", "schedule": f"one of {SCHEDULES}", "warmup_epochs": "0 <= warmup_epochs < epochs",
-    "warmup_decay": "in (0, 1]", "gamma": "in (0, 1]", "min_lr": "0 <= min_lr <= lr, and 0 unless schedule='cosine'",
+_RULES = {  # what each validated field accepts, for error messages and `python -m fgvc_ref recipe`
+    "image_size": "an integer >= 8", "epochs": "an integer >= 1", "batch_size": "an integer >= 1", "lr": ">= 0", "lr_scale": "> 0",
+    "momentum": "0 < momentum < 1", "weight_decay": ">= 0", "schedule": f"one of {SCHEDULES}", "warmup_epochs": "0 <= warmup_epochs < epochs",
+    "warmup_decay": "in (0, 1]", "step_size": "an integer >= 1", "gamma": "in (0, 1]", "min_lr": "0 <= min_lr <= lr, and 0 unless schedule='cosine'",
     "label_smoothing": "in [0, 1)", "smoothing_convention": f"one of {CONVENTIONS}", "policy": f"one of {(*POLICIES, 'none')}",
-    "erasing_p": "in [0, 1]", "ema_decay": "in [0, 1]", "ema_decay_reading": f"one of {EMA_READINGS}", "path": f"one of {PATHS}",
-    "val_fraction": "in [0, 1)", "image_size": ">= 8",
+    "jitter": "in [0, 1]", "lighting": ">= 0", "erasing_p": "in [0, 1]", "mixup_alpha": ">= 0", "cutmix_alpha": ">= 0",
+    "ema_steps": "an integer >= 1", "ema_decay": "in [0, 1]", "ema_decay_reading": f"one of {EMA_READINGS}", "patience": "an integer >= 0 (0: off)",
+    "val_fraction": "in [0, 1)", "eval_batch_size": "an integer >= 1", "path": f"one of {PATHS}", "workers": "an integer >= 0",
 }
+
+
+def field_help() -> dict[str, str]:
+    """Each field's meaning: its comment in the ``Recipe`` source (empty where the source cannot be read)."""
+    import inspect
+    import re
+
+    try:
+        source = inspect.getsource(Recipe)
+    except (OSError, TypeError):
+        return {}
+    return dict(re.findall(r"^    (\w+): \w+ = .*?  # (.*)$", source, re.M))
+
+
+def describe(recipe: Recipe) -> str:
+    """The resolved recipe, one field a line: value, meaning and what it accepts."""
+    meaning = field_help()
+    lines = [f"{f.name} = {getattr(recipe, f.name)!r}" + (f"  # {meaning[f.name]}" if f.name in meaning else "")
+             + (f"  [{_RULES[f.name]}]" if f.name in _RULES else "") for f in dataclasses.fields(recipe)]
+    derived = [f"(derived) lrs = first {min(8, recipe.epochs)} epochs {[round(v, 6) for v in recipe.lrs()[:8]]}",
+               f"(derived) EMA decay per update, one process = {recipe.ema_update_decay(1):.6f}" if recipe.ema else "(derived) no EMA"]
+    return "\n".join(lines + derived)
+
 
 BASE = Recipe()
 _s1 = replace(BASE, name="large_batch_warmup", batch_size=128, lr=0.1, schedule="step", step_size=30, gamma=0.1, warmup_epochs=5, warmup_decay=0.01)

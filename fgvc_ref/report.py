@@ -90,12 +90,15 @@ def render(stages: dict[str, list[dict]], *, command: str | None, title: str, pl
     seeds = sorted({r["summary"]["seed"] for runs in stages.values() for r in runs})
     lines = [
         f"## {title}", "",
-        f"- Data: `{recipe.get('data')}`; model `{recipe.get('model')}` (weights `{recipe.get('weights')}`), {recipe.get('image_size')} px, "
+        f"- Data: `{recipe.get('data')}`; model `{recipe.get('model')}` (weights `{recipe.get('weights')}`"
+        + (f", BatchNorm momentum {recipe['batch_norm_momentum']}" if recipe.get("batch_norm_momentum") is not None else "")
+        + f"), {recipe.get('image_size')} px, "
         f"up to {recipe.get('epochs')} epochs per stage (epoch-denominated fields scaled alike), seeds {seeds}",
         "- Reported: top-1 on the test split at the last epoch, mean +- sample std over seeds; the EMA's accuracy for stages with EMA. "
         "\"best epoch, test-selected\" picks the epoch on the test set (the blog's early-stopping protocol) and is optimistic.",
         f"- Hardware: {env.get('gpu') or env.get('cpu')} ({env.get('cpu_count')} CPUs, {env.get('torch_threads')} torch threads); "
-        f"torch {env.get('torch')}, torchvision {env.get('torchvision')}, CUDA {env.get('cuda')}, Python {env.get('python')}; date {env.get('date')}",
+        f"torch {env.get('torch')}, torchvision {env.get('torchvision')}, "
+        + (f"CUDA {env.get('cuda')}" if env.get("gpu") else "no GPU") + f", Python {env.get('python')}; date {env.get('date')}",
         _as_run(stages),
         f"- Command: `{command}`" if command else "- Command: not recorded",
         "- The blog's columns are its Stanford Cars numbers (ResNet-50, ImageNet weights, box crops at 224 px), for comparison only.", "",

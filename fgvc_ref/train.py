@@ -60,6 +60,33 @@ class OutOfMemory(RuntimeError):
     pass
 
 
+class RunInUse(RuntimeError):
+    pass
+
+
+def lock_run(out: Path):
+    """Hold an exclusive ``fcntl.flock`` on ``out/.lock`` for the life of the returned file: a second trainer on the
+    same folder is refused at once, naming the holder's pid. The kernel drops the lock when the holder dies, even by
+    SIGKILL, so a stale lock file never blocks a rerun."""
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    handle = open(out / ".lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise RunInUse(f"{out} is in use by another trainer (pid {holder}); wait for it to finish or stop it, "
+                       "or give this run another --out folder") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 class Interrupted(Exception):
     def __init__(self, signum: int, checkpoint: Path) -> None:
         super().__init__(f"stopped by signal {signum}; checkpoint {checkpoint}")
@@ -184,6 +211,17 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
     (tests, time slicing).
     """
     out = Path(out)
+    lock = lock_run(out) if int(os.environ.get("RANK", 0)) == 0 else None  # one trainer per run folder
+    try:
+        return _train(recipe, data, out, seed=seed, device=device, progress=progress, stop_after_epochs=stop_after_epochs,
+                      keep_checkpoints=keep_checkpoints)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | None, progress: bool, stop_after_epochs: int | None,
+           keep_checkpoints: bool) -> dict:
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and world > 1:
@@ -245,7 +283,7 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
         if ema is not None:
             ema.load_state_dict(saved["ema"])
         state = saved["state"]
-        if progress and rank == 0:
+        if rank == 0:  # always said, --quiet or not
             print(f"resuming {out} at epoch {state['epoch']}, step {state['step']} ({where.name})", file=sys.stderr)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)

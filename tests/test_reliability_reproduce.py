@@ -81,15 +81,115 @@ def test_reliability_8_killed_during_a_run_between_runs_and_while_reporting_then
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file(),
                     reason="Fashion-MNIST not installed: apt-get install -y dataset-fashion-mnist (.ci/run does)")
-def test_proxy_mode_runs_the_documented_protocol_and_lets_set_override_it(tmp_path):
-    """`--proxy fashion-mnist:tops` expands to the README's protocol; a later --set wins (here: a tiny model)."""
+@pytest.mark.parametrize("mode, spec, expected", [
+    ("--proxy", "fashion-mnist:tops@48,train=100,test=125", {"image_size": 48, "epochs": 40, "lr_scale": 1.0, "ema_steps": 32,
+                                                               "warmup_epochs": 1, "step_size": 2, "patience": 13}),
+    ("--proxy-scratch", "fashion-mnist:tops@32,train=250,test=250", {"image_size": 32, "epochs": 10, "lr_scale": 0.1, "ema_steps": 1,
+                                                                       "warmup_epochs": 1, "step_size": 1, "patience": 3}),
+])
+def test_proxy_modes_run_the_documented_protocol_and_let_set_override_it(mode, spec, expected, tmp_path):
+    """`--proxy` (pretrained) and `--proxy-scratch` expand to the README's protocols; a later --set wins (a tiny model)."""
     env = {**os.environ, "PYTHON": sys.executable}
-    args = ["--proxy", "fashion-mnist:tops", "--out", str(tmp_path), "--seeds", "1", "--stages", "ema", "--set", "model=tiny_cnn"]
+    args = [mode, "fashion-mnist:tops", "--out", str(tmp_path), "--seeds", "1", "--stages", "ema", "--set", "model=tiny_cnn",
+            "--set", "weights=none"]
     done = subprocess.run(["bash", "reproduce.sh", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     recipe = json.loads((tmp_path / "runs" / "ema" / "seed0" / "recipe.json").read_text())
-    assert recipe["data"] == "fashion-mnist:tops@32,train=250,test=250"
-    assert (recipe["model"], recipe["weights"], recipe["image_size"], recipe["epochs"]) == ("tiny_cnn", "none", 32, 10)
-    assert (recipe["lr_scale"], recipe["ema_steps"], recipe["warmup_epochs"], recipe["patience"]) == (0.1, 1, 1, 3)
+    assert recipe["data"] == spec and (recipe["model"], recipe["weights"]) == ("tiny_cnn", "none")
+    assert {k: recipe[k] for k in expected} == expected
     report = (tmp_path / "RESULTS.md").read_text()
-    assert "Proxy: fashion-mnist:tops@32,train=250,test=250" in report and "./reproduce.sh --proxy fashion-mnist:tops" in report
+    assert f"Proxy: {spec}" in report and f"./reproduce.sh {mode} fashion-mnist:tops" in report
+
+
+# --- signals to the script, a run lock, preflight and help (real processes) ----------------------
+
+
+def trainers(out: Path) -> list[int]:
+    """pids of live `fgvc_ref train` processes writing under ``out``."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmd = (proc / "cmdline").read_bytes()
+            status = (proc / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if b"fgvc_ref\0train" in cmd and str(out).encode() in cmd and status != "Z":
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_the_scripts_pid_stops_the_trainer_after_a_checkpoint_exits_130_143_and_leaves_no_orphan(signum, code, tmp_path):
+    """`kill -INT` / `kill -TERM` of reproduce.sh's pid (not its group): the script forwards the signal to the running
+    trainer, which saves a checkpoint; the script exits 130 / 143; no trainer outlives it; a rerun resumes and finishes."""
+    out = tmp_path / "r"
+    env = {**os.environ, "PYTHON": sys.executable}
+    args = ["bash", "reproduce.sh", "--out", str(out), "--seeds", "1", "--stages", "base", "--epochs", "60",
+            "--set", "model=tiny_cnn", "--set", "weights=none", "--set", "image_size=16"]
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not list((out / "runs" / "base" / "seed0").glob("checkpoint-*.pt")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the script ended before it could be signalled"
+    os.kill(proc.pid, signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err[-2000:]
+    assert "run the same command again to resume" in err
+    time.sleep(0.2)
+    assert trainers(out) == [], "a trainer outlived the script"
+    assert list((out / "runs" / "base" / "seed0").glob("checkpoint-*.pt"))
+    resumed = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0 and "resuming" in resumed.stderr, resumed.stderr[-2000:]  # said even under --quiet
+    assert (out / "runs" / "base" / "seed0" / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_a_second_trainer_on_the_same_folder_is_refused_and_a_killed_ones_lock_does_not_block(tmp_path):
+    from runs import make_cache
+
+    cache = make_cache(tmp_path / "data")
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "fgvc_ref", "train", "--stage", "base", "--cache", str(cache), "--out", str(out), "--epochs", "300",
+            "--quiet", *[a for s in ["model=tiny_cnn", "weights=none", "image_size=16", "patience=0"] for a in ("--set", s)]]
+    first = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("checkpoint-*.pt")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 7 and time.monotonic() - t0 < 30
+    assert f"{out} is in use by another trainer (pid {first.pid})" in second.stderr
+    first.kill()
+    first.wait()
+    third = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while (out / ".lock").read_text().strip() != str(third.pid) and time.monotonic() < deadline and third.poll() is None:
+        time.sleep(0.05)
+    assert (out / ".lock").read_text().strip() == str(third.pid), "the rerun after SIGKILL did not take the lock"
+    third.terminate()
+    assert third.wait(timeout=60) == 143
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--stages", "base,cosinee"], "unknown stage 'cosinee'"),
+    (["--set", "lr=oops"], "Recipe.lr must be float, got 'oops'"),
+    (["--set", "lr_scale=-1"], "Recipe.lr_scale has an invalid value -1.0: it must be > 0"),
+    (["--seeds"], "--seeds needs a value"),
+    (["--seeds", "two"], "--seeds must be a positive integer"),
+    (["--gpus", "0,x"], "--gpus must look like 0,1,2"),
+    (["--data", "/nonexistent/cars"], "is not a folder"),
+    (["--proxy", "mnist"], "--proxy takes fashion-mnist or fashion-mnist:tops"),
+])
+def test_bad_arguments_fail_in_seconds_before_anything_is_written(args, message, tmp_path):
+    env = {**os.environ, "PYTHON": sys.executable}
+    t0 = time.monotonic()
+    done = subprocess.run(["bash", "reproduce.sh", "--out", str(tmp_path / "out"), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
+    assert time.monotonic() - t0 < 30 and not (tmp_path / "out").exists()
+
+
+def test_help_describes_the_modes_and_options():
+    done = subprocess.run(["bash", "reproduce.sh", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and "set -euo" not in done.stdout
+    assert all(word in done.stdout for word in ("--data ROOT", "--proxy NAME", "--seeds N", "--set FIELD=VALUE", "--keep-checkpoints", "130"))

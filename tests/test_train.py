@@ -83,7 +83,7 @@ def test_a_finished_run_keeps_its_final_weights_and_drops_the_training_state(cac
     last, _ = load_checkpoint(tmp_path / "kept")
     assert all(torch.equal(final["model"][k], last["model"][k]) for k in last["model"])
     assert all(torch.equal(final["ema"]["module"][k], last["ema"]["module"][k]) for k in last["ema"]["module"])
-    assert {p.name for p in (tmp_path / "run").iterdir()} == {"final.pt", "summary.json", "metrics.jsonl", "recipe.json", "env.json"}
+    assert {p.name for p in (tmp_path / "run").iterdir()} == {"final.pt", "summary.json", "metrics.jsonl", "recipe.json", "env.json", ".lock"}
     assert train(recipe, data, tmp_path / "run", seed=0, device="cpu", progress=True) == summary
     assert "finished already" in capsys.readouterr().err
     with pytest.raises(ValueError, match="refusing to resume a different run"):
