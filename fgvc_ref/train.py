@@ -116,10 +116,12 @@ def split_validation(labels: torch.Tensor, fraction: float, seed: int) -> tuple[
 def eval_batches(images: torch.Tensor, size: int, batch: int, device, boxes: torch.Tensor | None = None):
     """Normalised float batches at ``size`` px, made on the device from uint8 cache images: each image's
     ``boxes`` row ``(i, j, h, w)`` (default: all of it) resized to ``size x size`` (an identity when it is)."""
+    as_stored = boxes is None and tuple(images.shape[-2:]) == (size, size)  # the usual case: nothing to resample
     boxes = whole_boxes(torch.tensor(images.shape[-2:]).expand(len(images), 2)) if boxes is None else boxes
     for start in range(0, len(images), batch):
         x = images[start : start + batch].to(device, non_blocking=True)
-        x = resized_crop_batch(x, boxes[start : start + batch].to(device), size)
+        if not as_stored:
+            x = resized_crop_batch(x, boxes[start : start + batch].to(device), size)
         yield normalize(x.to(torch.float32).div_(255)), start
 
 

@@ -36,6 +36,7 @@ class Mutant(NamedTuple):
     tests: tuple[str, ...]
 
 
+R = "tests/test_reliability_reproduce.py"
 T, TWIN, TF, TA, RE = "tests/test_train.py", "tests/test_twin_loop.py", "tests/test_transforms.py", "tests/test_trivial_augment.py", "tests/test_random_erasing.py"
 M = Mutant
 MUTANTS = [
@@ -65,6 +66,12 @@ MUTANTS = [
     M("train: MixUp/CutMix never applied", "fgvc_ref/train.py", "if recipe.mixup_alpha > 0 or recipe.cutmix_alpha > 0:", "if recipe.mixup_alpha > 0 and recipe.cutmix_alpha > 0 and False:", (TWIN,)),
     M("train: no-augment path skips normalisation", "fgvc_ref/train.py", "return normalize(resized_crop_batch(x, whole_boxes(sizes).to(x.device), self.size).to(torch.float32).div_(255))", "return resized_crop_batch(x, whole_boxes(sizes).to(x.device), self.size).to(torch.float32).div_(255)", (TWIN,)),
     M("train: resume restarts the epoch's step", "fgvc_ref/train.py", 'for i in range(state["step"], len(slices)):', "for i in range(0, len(slices)):", ("tests/test_reliability_resume.py",)),
+    M("train: no run lock", "fgvc_ref/train.py", "fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)", "pass", (R + "::test_a_second_trainer_on_the_same_folder_is_refused_and_a_killed_ones_lock_does_not_block",)),
+    M("train: a finished run keeps its checkpoints", "fgvc_ref/train.py", "        if not keep_checkpoints:\n            ckpt.remove_checkpoints(out)\n", "", (T,)),
+    M("train: resuming said only without --quiet", "fgvc_ref/train.py", "if rank == 0:  # always said, --quiet or not", "if rank == 0 and progress:", (R + "::test_a_signal_to_the_scripts_pid_stops_the_trainer_after_a_checkpoint_exits_130_143_and_leaves_no_orphan",)),
+    M("reproduce.sh: signals not forwarded", "reproduce.sh", "for pid in \"${children[@]}\"; do kill -s \"$1\" \"$pid\" 2>/dev/null || true; done", "true", (R + "::test_a_signal_to_the_scripts_pid_stops_the_trainer_after_a_checkpoint_exits_130_143_and_leaves_no_orphan",)),
+    M("reproduce.sh: no preflight", "reproduce.sh", '"$py" -m fgvc_ref check --stages "$stages" "${epoch_args[@]}" "${sets[@]}" >/dev/null || exit 2', "true", (R + "::test_bad_arguments_fail_in_seconds_before_anything_is_written",)),
+    M("report: CUDA named without a GPU", "fgvc_ref/report.py", 'if env.get("gpu") else "no GPU"', 'if env.get("cuda") else "no GPU"', ("tests/test_report.py",)),
     # --- EMA, optimiser, schedule, loss ---------------------------------------------------------
     M("ema: update uses d on the live weights", "fgvc_ref/ema.py", "torch._foreach_mul(cur, 1.0 - decay)", "torch._foreach_mul(cur, decay)", ("tests/test_ema.py",)),
     M("ema: lerp instead of d*a + (1-d)*m", "fgvc_ref/ema.py", "        torch._foreach_mul_(avg, decay)\n        torch._foreach_add_(avg, torch._foreach_mul(cur, 1.0 - decay))", "        torch._foreach_lerp_(avg, cur, 1.0 - decay)", ("tests/test_ema.py",)),

@@ -50,3 +50,13 @@ def test_report_is_written_with_plots_and_spliced_into_a_section(tmp_path):
 def test_no_finished_runs_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no finished runs"):
         write_report(tmp_path)
+
+
+@pytest.mark.parametrize("gpu, expected, absent", [(None, "no GPU", "CUDA 13.0"), ("NVIDIA H200", "CUDA 13.0", "no GPU")])
+def test_hardware_line_names_cuda_only_when_a_gpu_ran(gpu, expected, absent, tmp_path):
+    """A CUDA build of torch on a machine without a GPU is not "CUDA 13.0" hardware."""
+    fake_runs(tmp_path / "runs", {"base": [50.0]})
+    (tmp_path / "runs" / "base" / "seed0" / "env.json").write_text(json.dumps({"torch": "x", "cpu": "cpu", "cuda": "13.0", "gpu": gpu}))
+    write_report(tmp_path / "runs", tmp_path / "RESULTS.md")
+    line = next(line for line in (tmp_path / "RESULTS.md").read_text().splitlines() if line.startswith("- Hardware:"))
+    assert expected in line and absent not in line

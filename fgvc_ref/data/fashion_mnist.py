@@ -49,8 +49,10 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     return data.reshape(shape)
 
 
-def load_fashion_mnist(split: str, *, root: Path | str = DEFAULT_ROOT, subset: str | None = None, size: int = 28) -> CachedSplit:
-    """One split as uint8 ``N x 3 x size x size`` images and int64 labels."""
+def load_fashion_mnist(split: str, *, root: Path | str = DEFAULT_ROOT, subset: str | None = None, size: int = 28,
+                       per_class: int | None = None) -> CachedSplit:
+    """One split as uint8 ``N x 3 x size x size`` images and int64 labels; ``per_class`` keeps the first that many
+    images of every class, in file order (selected before the resize, which treats every image alone)."""
     if split not in ("train", "test"):
         raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
     if subset not in SUBSETS:
@@ -65,10 +67,15 @@ def load_fashion_mnist(split: str, *, root: Path | str = DEFAULT_ROOT, subset: s
         keep = np.isin(labels, TOPS)
         images, labels = images[keep], np.searchsorted(np.array(TOPS), labels[keep])
         classes = [CLASSES[c] for c in TOPS]
+    if per_class is not None:
+        from fgvc_ref.data.sources import first_per_class
+
+        keep = first_per_class(torch.from_numpy(labels.astype(np.int64)), per_class).numpy()
+        images, labels = images[keep], labels[keep]
     x = torch.from_numpy(images.copy()).unsqueeze(1)
     if size != x.shape[-1]:
         x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False).round_().clamp_(0, 255).to(torch.uint8)
     manifest = {"dataset": "fashion-mnist" + (f"/{subset}" if subset else ""), "split": split, "image_size": size,
-                "num_images": len(labels), "classes": classes,
+                "num_images": len(labels), "classes": classes, **({"per_class": per_class} if per_class is not None else {}),
                 "sources": [{"path": str(p), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in (image_file, label_file)]}
     return CachedSplit(x.expand(-1, 3, -1, -1).contiguous(), torch.from_numpy(labels.astype(np.int64)), classes, manifest)

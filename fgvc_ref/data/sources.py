@@ -35,13 +35,6 @@ def first_per_class(labels: torch.Tensor, k: int) -> torch.Tensor:
     return order[rank < k].sort().values
 
 
-def _subset(split, k: int):
-    idx = first_per_class(split.labels, k)
-    pick = lambda t: None if t is None else t[idx]
-    return split._replace(images=split.images[idx], labels=split.labels[idx], sizes=pick(split.sizes), cropped=pick(split.cropped),
-                          manifest={**split.manifest, "num_images": len(idx), "per_class": k})
-
-
 def load_data(spec: str | Path, *, verify_sources: bool = True) -> Data:
     """``spec``: a folder written by ``prepare`` (train + test), or ``fashion-mnist`` / ``fashion-mnist:tops``
     with optional parts: ``@SIZE`` stores the images at SIZE px, ``,train=N`` / ``,test=M`` keep the first N / M
@@ -57,11 +50,7 @@ def load_data(spec: str | Path, *, verify_sources: bool = True) -> Data:
         if any(int(v) < 1 for v in keep.values()):
             raise DatasetError(f"{text!r}: train= and test= must be >= 1 images per class")
         kw = dict(subset=match["subset"], size=int(match["size"] or 28))
-        train, test = load_fashion_mnist("train", **kw), load_fashion_mnist("test", **kw)
-        if "train" in keep:
-            train = _subset(train, int(keep["train"]))
-        if "test" in keep:
-            test = _subset(test, int(keep["test"]))
+        train, test = (load_fashion_mnist(split, per_class=int(keep[split]) if split in keep else None, **kw) for split in ("train", "test"))
     else:
         from fgvc_ref.data.cache import load_cache
 
