@@ -7,7 +7,7 @@ cannot change any result. Not run by CI (about 15 minutes on 2 cores); run it af
 module or its tests:
 
     .venv/bin/python tests/mutants.py                  # all, 2 at a time
-    .venv/bin/python tests/mutants.py --only train     # names containing "train"
+    .venv/bin/python tests/mutants.py --only "train|ema"   # names containing "train" or "ema"
     .venv/bin/python tests/mutants.py --json results/mutants.json
 """
 
@@ -173,13 +173,13 @@ def run(mutant: Mutant, timeout: int) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="", help="run the mutants whose name contains this text")
+    parser.add_argument("--only", default="", help="run the mutants whose name contains this text (several: A|B|C)")
     parser.add_argument("--jobs", type=int, default=2, help="mutants at a time (default: %(default)s)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per mutant (default: %(default)s)")
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     args = parser.parse_args(argv)
-    chosen = [m for m in MUTANTS if args.only in m.name]
+    chosen = [m for m in MUTANTS if any(part in m.name for part in args.only.split("|"))]
     if args.list:
         print("\n".join(f"{m.name}  [{m.file}] -> {' '.join(m.tests)}" for m in chosen))
         return 0
