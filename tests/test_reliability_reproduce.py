@@ -127,7 +127,10 @@ def test_a_signal_to_the_scripts_pid_stops_the_trainer_after_a_checkpoint_exits_
     env = {**os.environ, "PYTHON": sys.executable}
     args = ["bash", "reproduce.sh", "--out", str(out), "--seeds", "1", "--stages", "base", "--epochs", "60",
             "--set", "model=tiny_cnn", "--set", "weights=none", "--set", "image_size=16"]
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # as from a terminal: SIGINT at its default (a shell started with SIGINT ignored, e.g. as a background job of a
+    # non-interactive shell, cannot trap it, by POSIX; CI may run the tests that way)
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while not list((out / "runs" / "base" / "seed0").glob("checkpoint-*.pt")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
