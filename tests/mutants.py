@@ -66,6 +66,7 @@ MUTANTS = [
     M("train: MixUp/CutMix never applied", "fgvc_ref/train.py", "if recipe.mixup_alpha > 0 or recipe.cutmix_alpha > 0:", "if recipe.mixup_alpha > 0 and recipe.cutmix_alpha > 0 and False:", (TWIN,)),
     M("train: no-augment path skips normalisation", "fgvc_ref/train.py", "return normalize(resized_crop_batch(x, whole_boxes(sizes).to(x.device), self.size).to(torch.float32).div_(255))", "return resized_crop_batch(x, whole_boxes(sizes).to(x.device), self.size).to(torch.float32).div_(255)", (TWIN,)),
     M("train: resume restarts the epoch's step", "fgvc_ref/train.py", 'for i in range(state["step"], len(slices)):', "for i in range(0, len(slices)):", ("tests/test_reliability_resume.py",)),
+    M("train: evaluation never resizes", "fgvc_ref/train.py", "as_stored = boxes is None and tuple(images.shape[-2:]) == (size, size)", "as_stored = True", (T,)),
     M("train: no run lock", "fgvc_ref/train.py", "fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)", "pass", (R + "::test_a_second_trainer_on_the_same_folder_is_refused_and_a_killed_ones_lock_does_not_block",)),
     M("train: a finished run keeps its checkpoints", "fgvc_ref/train.py", "        if not keep_checkpoints:\n            ckpt.remove_checkpoints(out)\n", "", (T,)),
     M("train: resuming said only without --quiet", "fgvc_ref/train.py", "if rank == 0:  # always said, --quiet or not", "if rank == 0 and progress:", (R + "::test_a_signal_to_the_scripts_pid_stops_the_trainer_after_a_checkpoint_exits_130_143_and_leaves_no_orphan",)),

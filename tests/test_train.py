@@ -133,3 +133,20 @@ def test_two_process_gloo_run_matches_single_process_with_the_same_global_batch(
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-5)
     assert json.loads((tmp_path / "two" / "recipe.json").read_text())["world_size"] == 2
+
+
+def test_eval_batches_resize_to_the_training_size_and_crop_the_given_boxes():
+    """Test images stored at another size are resized (antialiased) to the training size; validation images use their
+    evaluation boxes; images already at the size pass through untouched."""
+    from fgvc_ref.train import eval_batches
+    from fgvc_ref.transforms import normalize, resized_crop_batch
+
+    x = torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    as_is = torch.cat([b for b, _ in eval_batches(x, 16, 2, torch.device("cpu"))])
+    assert torch.equal(as_is, normalize(x.float() / 255))
+    up = torch.cat([b for b, _ in eval_batches(x, 20, 2, torch.device("cpu"))])
+    assert up.shape == (5, 3, 20, 20)
+    assert torch.equal(up, normalize(resized_crop_batch(x, torch.tensor([[0, 0, 16, 16]] * 5), 20).float() / 255))
+    boxes = torch.tensor([[2, 3, 10, 10]] * 5)
+    cropped = torch.cat([b for b, _ in eval_batches(x, 16, 2, torch.device("cpu"), boxes)])
+    assert torch.equal(cropped, normalize(resized_crop_batch(x, boxes, 16).float() / 255))
