@@ -3,7 +3,7 @@
 Each mutant replaces one exact piece of source (which must occur once) in a temporary copy of the
 repository and runs the test files that should catch it; the mutant is *caught* when they fail.
 A surviving mutant is a missing test, unless it is listed in :data:`EQUIVALENT` with the reason it
-cannot change any result. Not run by CI (about 15 minutes on 2 cores); run it after changing a
+cannot change any result. Not run by CI (about 7 minutes on 2 cores); run it after changing a
 module or its tests:
 
     .venv/bin/python tests/mutants.py                  # all, 2 at a time
