@@ -160,7 +160,7 @@ def torch_threads(n: int | None) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fgvc_ref", description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1].split(" Each")[0],
+    parser = argparse.ArgumentParser(prog="python -m fgvc_ref", description=__doc__.split(" Each subcommand")[0],
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
