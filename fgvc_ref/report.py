@@ -2,9 +2,10 @@
 
 Reads ``RUNS/<stage>/seed<k>/{summary,recipe,env}.json`` and ``metrics.jsonl`` of finished runs
 and renders Markdown: mean +- sample std over seeds of the reported last-epoch top-1 (the EMA's when
-the stage uses EMA), the step and total gains, the blog's numbers (docs/recipe.md section 1), the protocol,
-hardware, versions, wall time and command; plus PNG plots of the cumulative progression and the LR
-per epoch of every stage. The table block depends only on the runs' accuracies, so an interrupted
+the stage uses EMA), the step and total gains, the blog's numbers (docs/recipe.md section 1), whether
+each step is distinguishable from zero at the seeds run (Welch's t, :mod:`fgvc_ref.stats`) and how
+many seeds the blog's step would need, the protocol, hardware, versions, wall time and command; plus
+PNG plots of the cumulative progression, the LR per epoch and the learning curves of every stage. The table block depends only on the runs' accuracies, so an interrupted
 and resumed reproduction renders it byte for byte like an uninterrupted one. With ``section``, the
 report replaces the block between ``<!-- report:SECTION:begin -->`` and ``<!-- report:SECTION:end -->``
 in the output file (appending it if absent), so RESULTS.md can hold several generated reports.
@@ -84,10 +85,37 @@ def table(stages: dict[str, list[dict]]) -> str:
     return "\n".join(rows)
 
 
+def significance(stages: dict[str, list[dict]]) -> str:
+    """Per step between adopted stages, and for the total: the difference of mean top-1, Welch's 95% interval,
+    p, the verdict at the seeds run, and the seeds per stage an 80%-power test needs for the blog's step."""
+    from fgvc_ref.stats import pooled_sd, seeds_needed, welch
+
+    adopted = [(s, [r["summary"]["last_test_acc"] for r in runs]) for s, runs in stages.items() if s in STAGES]
+    pairs = [(f"{b} vs {a}", x, y, a, b) for (a, x), (b, y) in zip(adopted, adopted[1:])]
+    if len(adopted) > 2:
+        pairs.append((f"total: {adopted[-1][0]} vs {adopted[0][0]}", adopted[0][1], adopted[-1][1], adopted[0][0], adopted[-1][0]))
+    pairs = [p for p in pairs if len(p[1]) > 1 and len(p[2]) > 1]
+    if not pairs:
+        return ""
+    rows = ["| step | seeds | difference | 95% interval (Welch t) | p | distinguishable from zero? | blog step | seeds per stage for the blog's step (80% power) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name, x, y, a, b in pairs:
+        w = welch(x, y)
+        blog = BLOG_TOP1[b] - BLOG_TOP1[a]
+        n = seeds_needed(round(blog, 2), pooled_sd(x, y))
+        need = "none: the blog's step is 0" if round(blog, 2) == 0 else (f"{n}" if n is not None else "> 10,000")
+        p = "< 0.001" if w.p < 0.001 else f"{w.p:.3f}"
+        seeds = f"{len(x)}" if len(x) == len(y) else f"{len(x)} / {len(y)}"
+        rows.append(f"| {name} | {seeds} | {w.diff:+.2f} | [{w.low:+.2f}, {w.high:+.2f}] | {p} | {'yes' if w.distinguishable else 'no'}, at {seeds} seeds | "
+                    f"{blog:+.2f} | {need} |")
+    return "\n".join(rows)
+
+
 def render(stages: dict[str, list[dict]], *, command: str | None, title: str, plots: list[str]) -> str:
     first = next(iter(stages.values()))[0]
     recipe, env = first["recipe"], first["env"]
     seeds = sorted({r["summary"]["seed"] for runs in stages.values() for r in runs})
+    sig = significance(stages)
     lines = [
         f"## {title}", "",
         f"- Data: `{recipe.get('data')}`; model `{recipe.get('model')}` (weights `{recipe.get('weights')}`"
@@ -103,6 +131,9 @@ def render(stages: dict[str, list[dict]], *, command: str | None, title: str, pl
         f"- Command: `{command}`" if command else "- Command: not recorded",
         "- The blog's columns are its Stanford Cars numbers (ResNet-50, ImageNet weights, box crops at 224 px), for comparison only.", "",
         TABLE_BEGIN, table(stages), TABLE_END, "",
+        *(["Is each step real? Welch's t interval over seeds for the difference of mean top-1 (not a bootstrap; "
+           "fgvc_ref/stats.py). The last column uses the pooled per-seed spread measured here for the two stages.", "",
+           sig, ""] if sig else []),
         "Wall time of training per stage (sum over seeds, seconds): "
         + ", ".join(f"{s} {sum(r['summary'].get('train_s') or 0 for r in runs):.0f}" for s, runs in stages.items()) + ".", "",
     ]
@@ -164,7 +195,46 @@ def plot(stages: dict[str, list[dict]], out_dir: Path, prefix: str) -> list[str]
     paths.append(str(out_dir / f"{prefix}lr_curves.png"))
     fig.savefig(paths[-1], dpi=100, metadata={"Software": None})
     plt.close(fig)
+    paths.append(str(out_dir / f"{prefix}learning_curves.png"))
+    learning_curves(stages, names, paths[-1], plt)
     return paths
+
+
+def mean_band(series: list[list[float]]) -> tuple[list[float], list[float], list[float]]:
+    """Mean, min and max at each epoch over runs of different lengths (a run counts while it ran)."""
+    at = [[v[e] for v in series if e < len(v)] for e in range(max(map(len, series), default=0))]
+    return [statistics.fmean(a) for a in at], [min(a) for a in at], [max(a) for a in at]
+
+
+def learning_curves(stages: dict[str, list[dict]], names: list[str], path: str, plt) -> None:
+    """Per stage (a row): loss and top-1 per epoch, train and test (and the EMA's test), mean over seeds with
+    the min-max band; a cross marks the last epoch of a run that stopped early."""
+    fig, axes = plt.subplots(len(names), 2, figsize=(9, 2.1 * len(names)), squeeze=False)
+    curves = (("train", "train_{}", "C0"), ("test, raw weights", "test_{}", "C1"), ("test, EMA weights", "ema_test_{}", "C2"))
+    handles = {}
+    for row, s in zip(axes, names):
+        for ax, quantity in zip(row, ("loss", "acc")):
+            for label, key, colour in curves:
+                series = [[m[key.format(quantity)] for m in r["metrics"] if m.get(key.format(quantity)) is not None] for r in stages[s]]
+                if not any(series):
+                    continue
+                mean, low, high = mean_band([v for v in series if v])
+                handles[label] = ax.plot(range(len(mean)), mean, color=colour, lw=1.2, label=label)[0]
+                ax.fill_between(range(len(mean)), low, high, color=colour, alpha=0.2, lw=0)
+                for r, v in zip(stages[s], series):
+                    if v and r["summary"].get("early_stopped"):
+                        ax.plot(len(v) - 1, v[-1], "x", color=colour, ms=6)
+            ax.set_ylabel("loss" if quantity == "loss" else "top-1 (%)", fontsize=8)
+            ax.tick_params(labelsize=7)
+        row[0].set_title(f"{s}: loss", fontsize=9, loc="left")
+        row[1].set_title(f"{s}: top-1", fontsize=9, loc="left")
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch", fontsize=8)
+    fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.suptitle("mean over seeds, band min-max; x: the last epoch of a run that stopped early", fontsize=9, y=0.985)
+    fig.tight_layout(rect=(0, 0, 1, 0.965))
+    fig.savefig(path, dpi=90, metadata={"Software": None})
+    plt.close(fig)
 
 
 def _planned_lrs(recipe_json: dict) -> list[float]:

@@ -60,3 +60,43 @@ def test_hardware_line_names_cuda_only_when_a_gpu_ran(gpu, expected, absent, tmp
     write_report(tmp_path / "runs", tmp_path / "RESULTS.md")
     line = next(line for line in (tmp_path / "RESULTS.md").read_text().splitlines() if line.startswith("- Hardware:"))
     assert expected in line and absent not in line
+
+
+def test_significance_rows_give_welch_intervals_verdicts_and_seeds_for_the_blog_step(tmp_path):
+    from fgvc_ref.report import significance
+    from fgvc_ref.stats import pooled_sd, seeds_needed, welch
+
+    accs = {"base": [70.0, 71.0, 72.0], "large_batch_warmup": [70.5, 73.0, 70.0], "trivialaugment": [80.0, 81.0, 82.5],
+            "ema": [80.0, 82.0, 84.0], "autoaugment": [60.0, 61.0, 62.0]}
+    fake_runs(tmp_path, accs)
+    rows = significance(collect(tmp_path)).splitlines()[2:]
+    assert [r.split("|")[1].strip() for r in rows] == [
+        "large_batch_warmup vs base", "trivialaugment vs large_batch_warmup", "ema vs trivialaugment", "total: ema vs base"]  # variants skipped
+    cells = [[c.strip() for c in r.split("|")[1:-1]] for r in rows]
+    w = welch(accs["large_batch_warmup"], accs["trivialaugment"])
+    assert cells[1][2:6] == [f"{w.diff:+.2f}", f"[{w.low:+.2f}, {w.high:+.2f}]", f"{w.p:.3f}", "yes, at 3 seeds"]
+    assert cells[0][5] == "no, at 3 seeds"  # +0.50 within the seeds' noise
+    assert cells[1][6:] == ["+3.45", str(seeds_needed(3.45, pooled_sd(accs["large_batch_warmup"], accs["trivialaugment"])))]
+    assert cells[2][6:] == ["+2.27", str(seeds_needed(2.27, pooled_sd(accs["trivialaugment"], accs["ema"])))]
+    assert cells[3][2] == "+11.00" and cells[3][6] == "+6.71"
+
+
+def test_significance_needs_two_seeds_a_side_and_the_report_shows_it_only_then(tmp_path):
+    from fgvc_ref.report import significance
+
+    fake_runs(tmp_path / "one", {"base": [50.0], "ema": [60.0]})
+    assert significance(collect(tmp_path / "one")) == ""
+    write_report(tmp_path / "one", tmp_path / "one.md")
+    assert "Is each step real?" not in (tmp_path / "one.md").read_text()
+    fake_runs(tmp_path / "two", {"base": [50.0, 52.0], "ema": [60.0, 61.0]})
+    write_report(tmp_path / "two", tmp_path / "two.md")
+    text = (tmp_path / "two.md").read_text()
+    assert "| ema vs base | 2 | +9.50 |" in text and "total:" not in text  # one step only: no separate total row
+    assert (tmp_path / "results" / "learning_curves.png").stat().st_size > 0
+
+
+def test_mean_band_counts_each_run_while_it_ran():
+    from fgvc_ref.report import mean_band
+
+    assert mean_band([[1.0, 2.0, 3.0], [3.0, 4.0], [5.0]]) == ([3.0, 3.0, 3.0], [1.0, 2.0, 3.0], [5.0, 4.0, 3.0])
+    assert mean_band([]) == ([], [], [])
