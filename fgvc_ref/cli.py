@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 EPILOG = """typical use:
   python -m fgvc_ref prepare --data /path/to/stanford_cars --out cache/cars
@@ -19,6 +20,9 @@ EPILOG = """typical use:
   python -m fgvc_ref check --stages base,ema --set lr_scale=0.5
   python -m fgvc_ref train --stage ema --cache cache/cars --seed 0 --out runs/cars/ema/seed0
   python -m fgvc_ref report runs/cars
+  python -m fgvc_ref evaluate runs/cars/ema/seed0        # top-1/top-5, per class, confusions, figures
+  python -m fgvc_ref export runs/cars/ema/seed0 --out model.pt
+  python -m fgvc_ref predict model.pt photo.jpg --box 40,30,600,400
 docs: README.md, docs/recipe.md (what each technique computes), docs/data.md (dataset layouts)"""
 
 
@@ -143,6 +147,43 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from fgvc_ref.evaluate import evaluate_run
+
+    if args.cache and args.data:
+        raise ValueError("give --cache or --data, not both")
+    r = evaluate_run(args.run, args.cache or args.data, weights=args.weights, out=args.out, device=args.device, pairs=args.pairs,
+                     verify_sources=not args.no_verify_sources)
+    print(f"{r['run']} ({r['weights']} weights) on {r['data']}: top-1 {r['top1']:.2f}%, top-{r['topk']} {r['top5']:.2f}% "
+          f"({r['images']} images)" + ("" if r["same_data_as_training"] else "; not the data the run was trained on"))
+    for p in r["most_confused"][:5]:
+        print(f"  {p['true']} -> {p['predicted']}: {p['count']} images ({100 * p['share_of_true_class']:.1f}% of {p['true']})")
+    print(f"written to {args.out or Path(args.run) / ('evaluation-' + r['weights'])}/evaluation.{{json,md}} (+ PNGs)")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from fgvc_ref.export import export_run
+
+    out = export_run(args.run, args.out, weights=args.weights, data=args.data)
+    print(f"{out} (state dict) and {out.with_suffix('.json')} (classes, preprocessing, how to load)")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from fgvc_ref.export import parse_box, predict
+
+    boxes = [parse_box(b) for b in args.box] if args.box else None
+    failed = 0
+    for path, answer in predict(args.model, args.images, boxes=boxes, topk=args.topk, device=args.device):
+        if isinstance(answer, str):
+            print(f"error: {answer}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{path}: " + ", ".join(f"{name} {100 * p:.1f}%" for name, p in answer))
+    return 1 if failed else 0
+
+
 def _make_synthetic(args: argparse.Namespace) -> int:
     from fgvc_ref.data.synthetic import make_fake_stanford_cars
 
@@ -243,6 +284,39 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--epochs", type=int, default=None, help="scale the stage to this many epochs, as train --epochs does")
     c.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help=SET_HELP)
     c.set_defaults(func=_recipe)
+
+    e = sub.add_parser("evaluate", help="evaluate a finished run: top-1/top-5, per-class accuracy, confusion matrix, most confused pairs",
+                       description="Classify a test set with a finished run's weights, exactly as training evaluated, and write "
+                                   "evaluation.json, evaluation.md, confusion.png and confused_pairs.png.")
+    e.add_argument("run", metavar="RUN_DIR", help="a finished run folder (with final.pt)")
+    e.add_argument("--cache", default=None, metavar="DIR", help="evaluate on this prepared cache's test split (default: the run's own data)")
+    e.add_argument("--data", default=None, metavar="SPEC", help="or on this data spec, e.g. fashion-mnist:tops@48 (default: the run's own)")
+    e.add_argument("--weights", choices=["ema", "raw"], default=None, help="default: ema when the run has an EMA, else raw")
+    e.add_argument("--out", default=None, metavar="DIR", help="output folder (default: RUN_DIR/evaluation-<weights>)")
+    e.add_argument("--pairs", type=int, default=10, help="how many confused pairs to list (default: %(default)s)")
+    e.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    e.add_argument("--no-verify-sources", action="store_true", help="do not check the cache's source images")
+    e.set_defaults(func=_evaluate)
+
+    x = sub.add_parser("export", help="write a finished run's weights as a plain state dict, with its classes and preprocessing",
+                       description="Write OUT (a state dict that torchvision.models.get_model(name, num_classes=K) loads) and "
+                                   "OUT with suffix .json (class names, preprocessing, provenance).")
+    x.add_argument("run", metavar="RUN_DIR", help="a finished run folder (with final.pt)")
+    x.add_argument("--out", required=True, metavar="MODEL.pt", help="weights file to write; its .json goes beside it")
+    x.add_argument("--weights", choices=["ema", "raw"], default=None, help="default: ema when the run has an EMA, else raw")
+    x.add_argument("--data", default=None, metavar="SPEC", help="the run's data (cache folder or spec) if it moved since training")
+    x.set_defaults(func=_export)
+
+    q = sub.add_parser("predict", help="classify image files with an exported model (class names and probabilities)",
+                       description="Preprocess each image as evaluation does and print its top-k classes. An unreadable file "
+                                   "is reported and skipped; the others are still classified (exit 1 if any failed).")
+    q.add_argument("model", metavar="MODEL.pt", help="written by `export` (its .json must sit beside it)")
+    q.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    q.add_argument("--box", action="append", default=[], metavar="x1,y1,x2,y2",
+                   help="bounding box, 1-based inclusive pixels; give one per image, in order (default: whole image, centre crop)")
+    q.add_argument("--topk", type=int, default=5, help="classes to print per image (default: %(default)s)")
+    q.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    q.set_defaults(func=_predict)
 
     k = sub.add_parser("check", help="validate stage names and --set values for every stage, before any work (reproduce.sh's preflight)",
                        description="Resolve every listed stage with the same --epochs and --set as train would; print one line "

@@ -49,7 +49,7 @@ from fgvc_ref.transforms import (BatchAugment, TrainTransform, centre_crop_boxes
                                  whole_boxes)
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
-FINAL = "final.pt"  # a finished run's weights: {"model": state dict, "ema": EMA state or None, "identity": ...}
+FINAL = "final.pt"  # a finished run's weights: {"model": state dict, "ema": EMA state or None, "identity": ..., "classes": [...]}
 
 
 class NonFiniteLoss(RuntimeError):
@@ -169,20 +169,25 @@ def train_step(model, optimizer, criterion, x, target, *, amp_device: str, amp: 
 
 
 @torch.no_grad()
-def evaluate(model, criterion, images, labels, *, size, batch, device, amp, memory_format=torch.contiguous_format, boxes=None) -> dict:
+def predict_logits(model, images, *, size, batch, device, amp, memory_format=torch.contiguous_format, boxes=None) -> torch.Tensor:
+    """float32 logits ``N x K`` of uint8 cache images (prepared as :func:`eval_batches` says), in eval mode."""
+    training = model.training
     model.eval()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.int64)
-    for x, start in eval_batches(images, size, batch, device, boxes):
-        y = labels[start : start + len(x)].to(device)
-        x = x.contiguous(memory_format=memory_format)
+    out = []
+    for x, _ in eval_batches(images, size, batch, device, boxes):
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(x)
-        loss_sum += criterion(logits.float(), y) * len(y)
-        correct += (logits.argmax(1) == y).sum()
-    model.train()
+            out.append(model(x.contiguous(memory_format=memory_format)).float())
+    model.train(training)
+    return torch.cat(out)
+
+
+def evaluate(model, criterion, images, labels, *, size, batch, device, amp, memory_format=torch.contiguous_format, boxes=None) -> dict:
+    """Mean loss and top-1 (%) over the images; the loss is summed batch by batch."""
+    logits = predict_logits(model, images, size=size, batch=batch, device=device, amp=amp, memory_format=memory_format, boxes=boxes)
+    labels = labels.to(logits.device)
+    loss_sum = sum(criterion(logits[s : s + batch], labels[s : s + batch]) * len(labels[s : s + batch]) for s in range(0, len(labels), batch))
     n = len(images)
-    return {"loss": loss_sum.item() / n, "acc": 100.0 * correct.item() / n}
+    return {"loss": loss_sum.item() / n, "acc": 100.0 * (logits.argmax(1) == labels).sum().item() / n}
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -388,7 +393,7 @@ def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | No
             signal.signal(s, handler)
     summary = _summary(recipe, state, seed, data, path, world, ema is not None)
     if rank == 0:  # final weights, then the summary (what marks a run finished), then the training state goes
-        final = {"model": model.state_dict(), "ema": ema.state_dict() if ema else None, "identity": identity}
+        final = {"model": model.state_dict(), "ema": ema.state_dict() if ema else None, "identity": identity, "classes": list(data.classes)}
         atomic_write(out / FINAL, lambda f: torch.save(final, f))
         _write_json(out / "summary.json", summary)
         if not keep_checkpoints:

@@ -75,3 +75,27 @@ def assert_same_final_state(a: Path, b: Path) -> None:
     assert history(a) == history(b)
 
 
+
+
+PLANTED = {"blue": (30, 60, 200), "green": (40, 190, 60), "red": (200, 40, 40), "red_twin": (200, 40, 40), "yellow": (220, 210, 40)}
+
+
+def make_planted_cache(root: Path, per_class: int = 10) -> Path:
+    """Noisy flat colours, 5 classes, with a planted confusion: 'red' and 'red_twin' are drawn from the same
+    distribution, so a trained model cannot tell them apart and must confuse them (class folders, no boxes)."""
+    import numpy as np
+    from PIL import Image
+
+    from fgvc_ref.data.folder import load_folder
+
+    g = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for name, colour in PLANTED.items():
+            (root / "raw" / split / name).mkdir(parents=True)
+            for k in range(per_class):
+                pixels = np.clip(np.array(colour) + g.normal(0, 25, (20, 20, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(root / "raw" / split / name / f"{k}.png")
+    for split in ("train", "test"):
+        s = load_folder(root / "raw", split)
+        prepare(s.records, root / "cache", split=split, classes=s.classes, size=16, workers=1, progress=False)
+    return root / "cache"

@@ -49,6 +49,13 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     return data.reshape(shape)
 
 
+def resize_grey(x: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 ``N x 1 x h x w`` -> ``N x 1 x size x size``: bilinear, antialiased, rounded (unchanged when already that size)."""
+    if tuple(x.shape[-2:]) == (size, size):
+        return x
+    return F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False).round_().clamp_(0, 255).to(torch.uint8)
+
+
 def load_fashion_mnist(split: str, *, root: Path | str = DEFAULT_ROOT, subset: str | None = None, size: int = 28,
                        per_class: int | None = None) -> CachedSplit:
     """One split as uint8 ``N x 3 x size x size`` images and int64 labels; ``per_class`` keeps the first that many
@@ -72,9 +79,7 @@ def load_fashion_mnist(split: str, *, root: Path | str = DEFAULT_ROOT, subset: s
 
         keep = first_per_class(torch.from_numpy(labels.astype(np.int64)), per_class).numpy()
         images, labels = images[keep], labels[keep]
-    x = torch.from_numpy(images.copy()).unsqueeze(1)
-    if size != x.shape[-1]:
-        x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False).round_().clamp_(0, 255).to(torch.uint8)
+    x = resize_grey(torch.from_numpy(images.copy()).unsqueeze(1), size)
     manifest = {"dataset": "fashion-mnist" + (f"/{subset}" if subset else ""), "split": split, "image_size": size,
                 "num_images": len(labels), "classes": classes, **({"per_class": per_class} if per_class is not None else {}),
                 "sources": [{"path": str(p), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in (image_file, label_file)]}

@@ -1,0 +1,223 @@
+"""After training: evaluate a finished run on a test set and show which classes it confuses.
+
+:func:`load_run` rebuilds a finished run's network from its ``final.pt`` (the EMA's weights or the
+raw ones) without downloading anything. :func:`evaluate_run` classifies a test set exactly as the
+trainer's evaluation does (same cache images, resize, normalisation, batches and memory format), so
+on the run's own test set its top-1 equals the run's logged last-epoch number. It reports:
+
+- top-1 and top-k (k = min(5, K)) accuracy, and per-class accuracy ``C[c, c] / sum_j C[c, j]``;
+- the confusion matrix ``C[t, p]`` = images of true class t predicted as p;
+- the most confused pairs: the largest off-diagonal ``C[t, p]``, by name, with the share
+  ``C[t, p] / sum_j C[t, j]`` of class t they take;
+- a class order in which confusions cluster (:func:`cluster_order`), used for the figure.
+
+It writes ``evaluation.json``, ``evaluation.md``, ``confusion.png`` (rows normalised, classes in
+that order; needs matplotlib) and ``confused_pairs.png`` (test images of the top pairs: the mistakes
+beside correctly classified images of the class they were taken for) into ``--out``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from fgvc_ref.data.cache import atomic_write
+from fgvc_ref.train import FINAL
+
+
+class Run(NamedTuple):
+    model: nn.Module  # in eval mode, on the CPU
+    weights: str  # "ema" or "raw"
+    recipe: dict  # the run's recipe.json
+    classes: list[str] | None  # names in label order, when final.pt records them
+    path: Path
+
+
+def load_run(run_dir: Path | str, weights: str | None = None) -> Run:
+    """A finished run's network with its EMA weights (``weights="ema"``, the default when the run has an EMA)
+    or its raw weights (``"raw"``)."""
+    from fgvc_ref.model import build_model
+
+    run_dir = Path(run_dir)
+    if not (run_dir / FINAL).is_file():
+        if not run_dir.is_dir():
+            raise ValueError(f"{run_dir}: no such run folder")
+        unfinished = sorted(p.name for p in run_dir.glob("ckpt_*"))
+        raise ValueError(f"{run_dir}: not a finished run (no {FINAL}" + (f"; checkpoints {unfinished[-1:]} say it is unfinished: run "
+                         "its train command again to finish it)" if unfinished else ")"))
+    if weights not in (None, "ema", "raw"):
+        raise ValueError(f"weights must be 'ema' or 'raw', got {weights!r}")
+    final = torch.load(run_dir / FINAL, map_location="cpu", weights_only=True)
+    recipe = json.loads((run_dir / "recipe.json").read_text())
+    weights = weights or ("ema" if final.get("ema") is not None else "raw")
+    if weights == "ema" and final.get("ema") is None:
+        raise ValueError(f"{run_dir}: this run has no EMA (stage {recipe.get('name')!r}); use weights 'raw'")
+    state = final["ema"]["module"] if weights == "ema" else final["model"]
+    model = build_model(recipe["model"], num_classes(state), "none")
+    model.load_state_dict(state)
+    return Run(model.eval(), weights, recipe, final.get("classes"), run_dir)
+
+
+def num_classes(state: dict) -> int:
+    """K, the rows of the last 2-D weight of a classification state dict (its head)."""
+    return [v for v in state.values() if v.dim() == 2][-1].shape[0]
+
+
+def confusion_matrix(target: torch.Tensor, predicted: torch.Tensor, k: int) -> torch.Tensor:
+    """``C[t, p]``: how many images of true class t were predicted as p (int64 ``k x k``)."""
+    return torch.bincount(target * k + predicted, minlength=k * k).view(k, k)
+
+
+def top_k_accuracy(logits: torch.Tensor, target: torch.Tensor, k: int) -> float:
+    """Percent of images whose true class is among the ``k`` largest logits."""
+    return 100.0 * (logits.topk(k, dim=1).indices == target.unsqueeze(1)).any(1).double().mean().item()
+
+
+def most_confused(cm: torch.Tensor, classes: list[str], n: int = 10) -> list[dict]:
+    """The ``n`` largest off-diagonal counts, largest first (ties: by true, then predicted class index)."""
+    off = cm.clone().fill_diagonal_(0)
+    pairs = sorted(((int(off[t, p]), t, p) for t, p in off.nonzero().tolist()), key=lambda c: (-c[0], c[1], c[2]))[:n]
+    totals = cm.sum(1)
+    return [{"true": classes[t], "predicted": classes[p], "true_index": t, "predicted_index": p, "count": c,
+             "share_of_true_class": c / int(totals[t])} for c, t, p in pairs]
+
+
+def cluster_order(cm: torch.Tensor) -> list[int]:
+    """A class order in which confused classes sit together. Chains grow greedily: a chain starts at the unplaced
+    class with the most confusion (both ways) left, then takes, at either end, the unplaced class most confused
+    with that end, until no unplaced class is confused with either end; then the next chain starts."""
+    s = (cm + cm.T).clone().fill_diagonal_(0)
+    order, left = [], list(range(len(cm)))
+    while left:
+        chain = [max(left, key=lambda i: (int(s[i, left].sum()), -i))]
+        left.remove(chain[0])
+        while left:
+            strength, at_start, minus_j = max((int(s[end, j]), at_start, -j) for at_start, end in ((False, chain[-1]), (True, chain[0])) for j in left)
+            if strength == 0:
+                break
+            if at_start:
+                chain.insert(0, -minus_j)
+            else:
+                chain.append(-minus_j)
+            left.remove(-minus_j)
+        order += chain
+    return order
+
+
+def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str | None = None, out: Path | str | None = None,
+                 device: str | None = None, pairs: int = 10, verify_sources: bool = True) -> dict:
+    """Evaluate a finished run on ``data`` (default: the run's own data spec) and write the results to ``out``
+    (default ``RUN_DIR/evaluation-<weights>``); returns what ``evaluation.json`` holds."""
+    from fgvc_ref.data.sources import load_data
+    from fgvc_ref.train import predict_logits
+
+    run = load_run(run_dir, weights)
+    spec = data or run.recipe["data"]
+    try:
+        loaded = load_data(spec, verify_sources=verify_sources)
+    except ValueError as e:
+        raise ValueError(f"{e}\n(the data the run was trained on, {spec!r}, is not readable here: give --cache DIR or --data SPEC)"
+                         if data is None else str(e)) from e
+    k = num_classes(run.model.state_dict())
+    if len(loaded.classes) != k:
+        raise ValueError(f"{run.path} classifies {k} classes but {spec} has {len(loaded.classes)}; evaluate it on data with the same classes")
+    if run.classes is not None and list(run.classes) != list(loaded.classes):
+        first = next(i for i, (a, b) in enumerate(zip(run.classes, loaded.classes)) if a != b)
+        raise ValueError(f"{run.path} was trained on other classes than {spec} has: class {first} is {run.classes[first]!r} "
+                         f"in the run, {loaded.classes[first]!r} in the data")
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    memory_format = torch.channels_last if run.recipe.get("channels_last") else torch.contiguous_format
+    logits = predict_logits(run.model.to(device=device, memory_format=memory_format), loaded.test_images, size=run.recipe["image_size"],
+                            batch=run.recipe.get("eval_batch_size", 256), device=device, amp=device.type == "cuda",
+                            memory_format=memory_format).cpu()
+    target = loaded.test_labels
+    predicted = logits.argmax(1)
+    cm = confusion_matrix(target, predicted, k)
+    per_class = [{"class": name, "images": int(cm[c].sum()), "correct": int(cm[c, c]), "acc": 100.0 * int(cm[c, c]) / max(1, int(cm[c].sum()))}
+                 for c, name in enumerate(loaded.classes)]
+    result = {
+        "run": str(run.path), "stage": run.recipe.get("name"), "seed": run.recipe.get("seed"), "weights": run.weights, "data": spec,
+        "same_data_as_training": loaded.fingerprint == run.recipe.get("data_fingerprint"), "images": len(target),
+        "top1": 100.0 * (predicted == target).double().mean().item(), "top5": top_k_accuracy(logits, target, min(5, k)),
+        "topk": min(5, k), "per_class": per_class, "most_confused": most_confused(cm, loaded.classes, pairs),
+        "class_order": cluster_order(cm), "confusion_matrix": cm.tolist(), "classes": list(loaded.classes),
+    }
+    out = Path(out) if out else run.path / f"evaluation-{run.weights}"
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "evaluation.json", lambda f: f.write(json.dumps(result, indent=1).encode()))
+    pictures = [p for p in (_confusion_figure(result, out / "confusion.png"),
+                            _pairs_strip(result, loaded.test_images, loaded.test_labels, predicted, out / "confused_pairs.png")) if p]
+    atomic_write(out / "evaluation.md", lambda f: f.write(_markdown(result, pictures).encode()))
+    return result
+
+
+def _markdown(r: dict, pictures: list[str]) -> str:
+    lines = [f"# Evaluation of {r['run']} ({r['weights']} weights)", "",
+             f"- Data: `{r['data']}`, {r['images']} test images" + ("" if r["same_data_as_training"] else
+                                                                  " (not the data the run was trained and logged on)"),
+             f"- top-1 {r['top1']:.2f}%, top-{r['topk']} {r['top5']:.2f}%", "",
+             "## Most confused pairs", "", "| true class | predicted as | images | share of the true class |", "|---|---|---|---|"]
+    lines += [f"| {p['true']} | {p['predicted']} | {p['count']} | {100 * p['share_of_true_class']:.1f}% |" for p in r["most_confused"]]
+    lines += ["", "## Per-class accuracy (lowest first)", "", "| class | images | correct | top-1 |", "|---|---|---|---|"]
+    lines += [f"| {c['class']} | {c['images']} | {c['correct']} | {c['acc']:.1f}% |" for c in sorted(r["per_class"], key=lambda c: (c["acc"], c["class"]))]
+    lines += [""] + [f"![{Path(p).stem}]({Path(p).name})" for p in pictures]
+    return "\n".join(lines) + "\n"
+
+
+def _confusion_figure(r: dict, path: Path) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no confusion.png (pip install matplotlib)", file=sys.stderr)
+        return None
+    order = r["class_order"]
+    cm = torch.tensor(r["confusion_matrix"], dtype=torch.float64)[order][:, order]
+    rates = cm / cm.sum(1, keepdim=True).clamp_min(1)
+    k = len(order)
+    side = min(16, 3 + 0.3 * k)
+    fig, ax = plt.subplots(figsize=(side, side))
+    shown = ax.imshow(rates.numpy(), cmap="viridis", vmin=0, vmax=1)
+    if k <= 60:
+        names = [r["classes"][i] for i in order]
+        ax.set_xticks(range(k), names, rotation=90, fontsize=7)
+        ax.set_yticks(range(k), names, fontsize=7)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"confusion (rows sum to 1), classes ordered so that confusions cluster\ntop-1 {r['top1']:.2f}% on {r['images']} images", fontsize=9)
+    fig.colorbar(shown, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return str(path)
+
+
+def _pairs_strip(r: dict, images: torch.Tensor, labels: torch.Tensor, predicted: torch.Tensor, path: Path, per_pair: int = 4,
+                 cell: int = 96) -> str | None:
+    """Per confused pair (a row): up to ``per_pair`` test images of the true class predicted as the other, then up to
+    ``per_pair`` correctly classified images of the class they were taken for."""
+    from fgvc_ref.mosaic import Section, draw
+    from fgvc_ref.transforms import resized_crop_batch, whole_boxes
+
+    rows = []
+    for p in r["most_confused"][:6]:
+        t, q = p["true_index"], p["predicted_index"]
+        wrong = ((labels == t) & (predicted == q)).nonzero().squeeze(1)[:per_pair]
+        right = ((labels == q) & (predicted == q)).nonzero().squeeze(1)[:per_pair]
+        picks = torch.cat([wrong, right])
+        if not len(picks):
+            continue
+        shown = resized_crop_batch(images[picks], whole_boxes(torch.tensor(images.shape[-2:]).expand(len(picks), 2)), cell)
+        rows.append([(f"{r['classes'][t]}->{r['classes'][q]}", x) for x in shown[: len(wrong)]]
+                    + [(f"a {r['classes'][q]}", x) for x in shown[len(wrong):]])
+    if not rows:
+        return None
+    draw([Section("most confused pairs: true class predicted as another (left), that other class (right)", rows)], cell).save(path)
+    return str(path)

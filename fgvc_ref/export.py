@@ -1,0 +1,162 @@
+"""Use a trained model: export a finished run's weights as a plain state dict, and classify image files.
+
+``export`` writes two files. ``model.pt`` is a plain state dict (tensors only), so a torchvision
+model loads it with no fgvc_ref code::
+
+    model = torchvision.models.get_model("resnet50", num_classes=K)
+    model.load_state_dict(torch.load("model.pt", weights_only=True))
+
+``model.json`` beside it holds the class names (index = output), the model name, the weights chosen
+(EMA or raw), the run it came from and the preprocessing, the one evaluation used:
+
+- ``"cache"`` (a prepared dataset): decode, convert to RGB; with a box, crop it (1-based inclusive)
+  and resize to ``stored_size`` squared; without one, resize the shorter side to
+  ``stored_size * 8 // 7`` and centre-crop ``stored_size`` (docs/data.md); then resize to
+  ``image_size`` squared (antialiased) when it differs, scale to [0, 1] and normalise by mean/std;
+- ``"fashion-mnist"``: convert to grey, resize to ``stored_size`` squared (antialiased bilinear, as the
+  loader does from 28 x 28), replicate to RGB, then as above.
+
+``predict`` applies exactly that (the same functions as ``prepare`` and the trainer's evaluation), so
+an image from a run's test split gets the logits evaluation gave it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fgvc_ref.data.cache import atomic_write
+from fgvc_ref.data.records import DatasetError, Record
+from fgvc_ref.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+
+def preprocessing_of(spec: str, image_size: int) -> tuple[dict, list[str]]:
+    """The preprocessing and class names of a run's data spec, read without loading its images."""
+    from fgvc_ref.data.sources import FASHION_SPEC
+
+    common = {"image_size": image_size, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    match = FASHION_SPEC.fullmatch(spec)
+    if match:
+        from fgvc_ref.data.fashion_mnist import CLASSES, TOPS
+
+        classes = [CLASSES[c] for c in TOPS] if match["subset"] == "tops" else list(CLASSES)
+        return {"kind": "fashion-mnist", "stored_size": int(match["size"] or 28), **common}, classes
+    manifest_path = Path(spec) / "test.manifest.json"
+    if not manifest_path.is_file():
+        raise ValueError(f"{manifest_path}: not found, so the run's preprocessing and class names cannot be read; "
+                         "give --data with the prepared cache (or fashion-mnist spec) the run was trained on")
+    manifest = json.loads(manifest_path.read_text())
+    boxes = any(s.get("bbox") is not None for s in manifest["sources"])
+    return {"kind": "cache", "stored_size": int(manifest["image_size"]), "test_images_had_boxes": boxes, **common}, list(manifest["classes"])
+
+
+def export_run(run_dir: Path | str, out: Path | str, *, weights: str | None = None, data: str | None = None) -> Path:
+    """Write ``out`` (a plain state dict) and ``out`` with suffix ``.json`` (classes, preprocessing); returns ``out``."""
+    from fgvc_ref.evaluate import load_run, num_classes
+
+    run = load_run(run_dir, weights)
+    out = Path(out)
+    if out.suffix == ".json":
+        raise ValueError(f"--out {out}: give the weights file's name (e.g. model.pt); its .json is written beside it")
+    preprocessing, classes = preprocessing_of(data or run.recipe["data"], run.recipe["image_size"])
+    classes = run.classes or classes
+    state = {k: v.contiguous() for k, v in run.model.state_dict().items()}
+    if num_classes(state) != len(classes):
+        raise ValueError(f"{run.path} classifies {num_classes(state)} classes but its data names {len(classes)}")
+    name = run.recipe["model"]
+    meta = {"format": "fgvc_ref-export", "version": 1, "model": name, "num_classes": len(classes), "classes": classes,
+            "weights": run.weights, "run": str(run.path.resolve()), "stage": run.recipe.get("name"), "seed": run.recipe.get("seed"),
+            "data": run.recipe.get("data"), "preprocessing": preprocessing, "channels_last": bool(run.recipe.get("channels_last")),
+            "load": (f"torchvision.models.get_model({name!r}, num_classes={len(classes)}).load_state_dict(torch.load({out.name!r}, weights_only=True))"
+                     if name not in ("efficientnet_lite0", "tiny_cnn", "tiny_bn_cnn") else
+                     f"fgvc_ref.model.build_model({name!r}, {len(classes)}).load_state_dict(torch.load({out.name!r}, weights_only=True))")}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda f: torch.save(state, f))
+    atomic_write(out.with_suffix(".json"), lambda f: f.write(json.dumps(meta, indent=1).encode()))
+    return out
+
+
+def load_exported(path: Path | str) -> tuple[torch.nn.Module, dict]:
+    """The model (eval mode, CPU) and the metadata of an exported ``model.pt`` + ``model.json``."""
+    from fgvc_ref.model import build_model
+
+    path = Path(path)
+    meta_path = path.with_suffix(".json")
+    if not path.is_file() or not meta_path.is_file():
+        raise ValueError(f"{path}: an exported model needs {path.name} and {meta_path.name} side by side "
+                         f"(found {[p.name for p in (path, meta_path) if p.is_file()]}); run `python -m fgvc_ref export`")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format") != "fgvc_ref-export":
+        raise ValueError(f"{meta_path}: not an fgvc_ref export description")
+    model = build_model(meta["model"], meta["num_classes"], "none")
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval(), meta
+
+
+def parse_box(text: str) -> tuple[int, int, int, int]:
+    """``"x1,y1,x2,y2"`` (1-based inclusive pixels) as four integers."""
+    if not re.fullmatch(r"\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*", text):
+        raise ValueError(f"--box {text!r}: expected x1,y1,x2,y2 as four positive integers (1-based, inclusive)")
+    x1, y1, x2, y2 = (int(v) for v in text.split(","))
+    if x1 < 1 or y1 < 1 or x2 < x1 or y2 < y1:
+        raise ValueError(f"--box {text!r}: needs 1 <= x1 <= x2 and 1 <= y1 <= y2")
+    return x1, y1, x2, y2
+
+
+def stored_image(path: Path | str, preprocessing: dict, box=None) -> torch.Tensor:
+    """One image file as its uint8 ``3 x S x S`` stored form (S = ``stored_size``), as ``prepare`` (or the
+    Fashion-MNIST loader) would store a test image; raises DatasetError for an unreadable file."""
+    from fgvc_ref.data.cache import decode
+
+    size = preprocessing["stored_size"]
+    if not Path(path).is_file():
+        raise DatasetError(f"{path}: no such file")
+    if preprocessing["kind"] == "cache":
+        array, _ = decode(Record(str(path), 0, box), size)
+        return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+    from PIL import Image
+
+    from fgvc_ref.data.cache import crop_box
+    from fgvc_ref.data.fashion_mnist import resize_grey
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L")
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DatasetError(f"{path}: not a readable image ({type(e).__name__}: {e})") from e
+    if box is not None:
+        img = crop_box(img, box, str(path))
+    grey = resize_grey(torch.from_numpy(np.asarray(img).copy()).view(1, 1, img.height, img.width), size)
+    return grey[0].expand(3, -1, -1).contiguous()
+
+
+def predict(model_path: Path | str, images: list[str], *, boxes: list | None = None, topk: int = 5, device: str | None = None):
+    """For each image file: ``(path, [(class, probability), ...] top-k)`` or ``(path, error message)``."""
+    from fgvc_ref.train import predict_logits
+
+    model, meta = load_exported(model_path)
+    if boxes and len(boxes) != len(images):
+        raise ValueError(f"give one --box per image, in order ({len(boxes)} boxes for {len(images)} images), or none")
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    memory_format = torch.channels_last if meta.get("channels_last") else torch.contiguous_format
+    model = model.to(device=device, memory_format=memory_format)
+    results, stored, where = [], [], []
+    for k, path in enumerate(images):
+        try:
+            stored.append(stored_image(path, meta["preprocessing"], boxes[k] if boxes else None))
+            where.append(k)
+            results.append(None)
+        except (DatasetError, OSError) as e:
+            results.append((path, f"{e}"))
+    if stored:
+        p = meta["preprocessing"]
+        logits = predict_logits(model, torch.stack(stored), size=p["image_size"], batch=64, device=device, amp=device.type == "cuda",
+                                memory_format=memory_format).cpu()
+        top = logits.softmax(1).topk(min(topk, meta["num_classes"]), dim=1)
+        for row, k in enumerate(where):
+            results[k] = (images[k], [(meta["classes"][c], float(v)) for v, c in zip(top.values[row], top.indices[row])])
+    return results

@@ -1,0 +1,159 @@
+"""fgvc_ref.evaluate: a finished run evaluated as training evaluated it, its confusions found and drawn."""
+
+import json
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fgvc_ref.cli import main
+from fgvc_ref.data.sources import load_data
+from fgvc_ref.evaluate import cluster_order, confusion_matrix, evaluate_run, load_run, most_confused, top_k_accuracy
+from fgvc_ref.train import train
+from runs import make_planted_cache, tiny
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """A run trained on the planted set: blue, green, red, red_twin, yellow (red and red_twin indistinguishable)."""
+    root = tmp_path_factory.mktemp("planted")
+    cache = make_planted_cache(root)
+    summary = train(tiny("base", 4, "batch_size=10"), load_data(cache), root / "run", seed=0, progress=False)
+    return root, cache, summary
+
+
+# --- equivalence: the numbers training logged, and counts written out -------------------------------
+
+
+def test_evaluation_of_the_own_test_set_equals_the_logged_last_epoch_accuracy(planted):
+    root, _, summary = planted
+    r = evaluate_run(root / "run", out=root / "ev")
+    assert r["top1"] == summary["last_test_acc"] and r["same_data_as_training"]
+    assert r["images"] == 50 and sum(c["images"] for c in r["per_class"]) == 50
+
+
+def test_the_planted_confusion_is_the_most_confused_pair_and_sits_together_in_the_figure_order(planted):
+    root, _, _ = planted
+    r = evaluate_run(root / "run", out=root / "ev")
+    top = r["most_confused"][0]
+    assert {top["true"], top["predicted"]} == {"red", "red_twin"} and top["count"] >= 5
+    order = [r["classes"][i] for i in r["class_order"]]
+    assert abs(order.index("red") - order.index("red_twin")) == 1
+    written = json.loads((root / "ev" / "evaluation.json").read_text())
+    assert written["confusion_matrix"] == r["confusion_matrix"]
+    md = (root / "ev" / "evaluation.md").read_text()
+    assert f"| {top['true']} | {top['predicted']} | {top['count']} |" in md
+    assert (root / "ev" / "confusion.png").stat().st_size > 0 and (root / "ev" / "confused_pairs.png").stat().st_size > 0
+
+
+def test_confused_pairs_strip_shows_the_misclassified_images(planted):
+    """The strip's first cell is the first test image of the top pair's true class that was predicted as the other
+    class, resized to the cell; the first cell after the mistakes is a correctly classified image of that other class."""
+    import numpy as np
+    from PIL import Image
+
+    from fgvc_ref.mosaic import Section, cell_box
+    from fgvc_ref.train import predict_logits
+    from fgvc_ref.transforms import resized_crop_batch, whole_boxes
+
+    root, cache, _ = planted
+    r = evaluate_run(root / "run", out=root / "ev")
+    data, run = load_data(cache), load_run(root / "run")
+    predicted = predict_logits(run.model, data.test_images, size=16, batch=64, device=torch.device("cpu"), amp=False,
+                               memory_format=torch.channels_last).argmax(1)
+    t, p = r["most_confused"][0]["true_index"], r["most_confused"][0]["predicted_index"]
+    wrong = ((data.test_labels == t) & (predicted == p)).nonzero().squeeze(1)
+    right = ((data.test_labels == p) & (predicted == p)).nonzero().squeeze(1)
+    strip = np.array(Image.open(root / "ev" / "confused_pairs.png").convert("RGB"))
+    layout = [Section("", [[None] * 8 for _ in range(min(6, len(r["most_confused"])))])]
+
+    def cell(column):
+        left, top, right_, bottom = cell_box(layout, 96, 0, 0, column)
+        return torch.from_numpy(strip[top:bottom, left:right_]).permute(2, 0, 1)
+
+    resize = lambda i: resized_crop_batch(data.test_images[i : i + 1], whole_boxes(torch.tensor([[16, 16]])), 96)[0]
+    assert torch.equal(cell(0), resize(int(wrong[0])))
+    assert torch.equal(cell(min(4, len(wrong))), resize(int(right[0])))
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=60))
+def test_confusion_matrix_counts_each_pair_once(pairs):
+    target, predicted = torch.tensor([t for t, _ in pairs]), torch.tensor([p for _, p in pairs])
+    cm = confusion_matrix(target, predicted, 6)
+    assert int(cm.sum()) == len(pairs)
+    for t in range(6):
+        for p in range(6):
+            assert int(cm[t, p]) == sum(1 for a, b in pairs if (a, b) == (t, p))
+
+
+def test_top_k_accuracy_is_top1_at_k1_and_100_at_k_equal_classes():
+    g = torch.Generator().manual_seed(0)
+    logits, target = torch.randn(40, 7, generator=g), torch.randint(0, 7, (40,), generator=g)
+    assert top_k_accuracy(logits, target, 1) == 100.0 * (logits.argmax(1) == target).double().mean().item()
+    assert top_k_accuracy(logits, target, 7) == 100.0
+    second = logits.topk(2, 1).indices[:, 1]
+    assert top_k_accuracy(logits, second, 2) == 100.0 and top_k_accuracy(logits, second, 1) == 0.0
+
+
+# --- properties -----------------------------------------------------------------------------------
+
+
+@given(st.permutations(range(8)), st.integers(1, 30), st.integers(1, 30))
+def test_cluster_order_puts_each_planted_pair_side_by_side(perm, a, b):
+    """Classes confused only within pairs (perm[0]<->perm[1], ...) come out with each pair adjacent."""
+    cm = torch.eye(8, dtype=torch.int64) * 50
+    for k in range(0, 8, 2):
+        cm[perm[k], perm[k + 1]] = a + k
+        cm[perm[k + 1], perm[k]] = b
+    order = cluster_order(cm)
+    assert sorted(order) == list(range(8))
+    for k in range(0, 8, 2):
+        assert abs(order.index(perm[k]) - order.index(perm[k + 1])) == 1
+
+
+def test_most_confused_lists_the_largest_off_diagonal_counts_by_name_with_their_share():
+    cm = torch.tensor([[8, 2, 0], [5, 4, 1], [0, 0, 10]])
+    pairs = most_confused(cm, ["a", "b", "c"], n=2)
+    assert [(p["true"], p["predicted"], p["count"]) for p in pairs] == [("b", "a", 5), ("a", "b", 2)]
+    assert pairs[0]["share_of_true_class"] == 0.5
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+def test_a_missing_or_unfinished_run_is_refused_with_what_to_do(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "nope")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "ckpt_e000003_s000000.pt").write_bytes(b"")
+    assert main(["evaluate", str(tmp_path / "half")]) == 2
+    assert "not a finished run" in (err := capsys.readouterr().err) and "train command again" in err
+
+
+def test_ema_weights_of_a_run_without_ema_and_a_wrong_class_count_are_refused(planted, tmp_path, cache):
+    root, _, _ = planted
+    with pytest.raises(ValueError, match="has no EMA"):
+        load_run(root / "run", "ema")
+    with pytest.raises(ValueError, match="classifies 5 classes but .* has 4"):
+        evaluate_run(root / "run", str(cache), out=tmp_path / "ev")
+
+
+def test_the_cli_prints_top1_and_the_top_pair(planted, capsys):
+    root, cache, summary = planted
+    assert main(["evaluate", str(root / "run"), "--cache", str(cache), "--out", str(root / "ev-cli")]) == 0
+    out = capsys.readouterr().out
+    assert f"top-1 {summary['last_test_acc']:.2f}%" in out and "red" in out
+
+
+def test_data_whose_class_names_differ_from_the_runs_is_refused(planted, tmp_path):
+    import shutil
+
+    root, cache, _ = planted
+    shutil.copytree(root / "run", tmp_path / "run")
+    final = torch.load(tmp_path / "run" / "final.pt", weights_only=True)
+    assert final["classes"] == ["blue", "green", "red", "red_twin", "yellow"]  # a finished run records its class names
+    final["classes"] = ["blue", "green", "red", "yellow", "red_twin"]
+    torch.save(final, tmp_path / "run" / "final.pt")
+    with pytest.raises(ValueError, match="class 3 is 'yellow' in the run, 'red_twin' in the data"):
+        evaluate_run(tmp_path / "run", str(cache), out=tmp_path / "ev")

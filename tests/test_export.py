@@ -1,0 +1,149 @@
+"""fgvc_ref.export: plain state dicts that torchvision loads, and predictions made as evaluation makes them."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from fgvc_ref.cli import main
+from fgvc_ref.data.sources import load_data
+from fgvc_ref.evaluate import load_run
+from fgvc_ref.export import export_run, load_exported, parse_box, predict
+from fgvc_ref.train import eval_batches, predict_logits, train
+from runs import make_planted_cache, tiny
+
+CPU = torch.device("cpu")
+PROB_ATOL = 1e-6  # one batch of files against the evaluation's batches: equal up to float summation order
+
+
+@pytest.fixture(scope="module")
+def resnet_run(tmp_path_factory, cache):
+    """A torchvision resnet18 trained 2 epochs on the tiny boxed cache (4 classes) at a low LR, so that its outputs
+    are far from saturated, with an EMA (decay 0.5 per step) that differs from the raw weights."""
+    root = tmp_path_factory.mktemp("resnet")
+    summary = train(tiny("ema", 2, "model=resnet18", "lr=0.001", "ema_steps=1", "ema_decay=0.5", "ema_decay_reading=per_update", "warmup_epochs=0"),
+                    load_data(cache), root / "run", seed=0, progress=False)
+    return root / "run", summary
+
+
+def logits_of(run_dir, images, weights=None):
+    run = load_run(run_dir, weights)
+    fmt = torch.channels_last if run.recipe["channels_last"] else torch.contiguous_format
+    return predict_logits(run.model.to(memory_format=fmt), images, size=run.recipe["image_size"], batch=64, device=CPU, amp=False,
+                          memory_format=fmt)
+
+
+def test_exported_weights_load_into_torchvision_get_model_and_score_the_logged_accuracy(resnet_run, cache, tmp_path):
+    run, summary = resnet_run
+    out = export_run(run, tmp_path / "model.pt")
+    model = torchvision.models.get_model("resnet18", num_classes=4)
+    model.load_state_dict(torch.load(out, weights_only=True))  # plain user code: no fgvc_ref
+    model.eval()
+    data = load_data(cache)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    correct = 0
+    with torch.no_grad():
+        for x, start in eval_batches(data.test_images, meta["preprocessing"]["image_size"], 64, CPU):
+            correct += int((model(x.contiguous(memory_format=torch.channels_last)).argmax(1) == data.test_labels[start : start + len(x)]).sum())
+    assert 100.0 * correct / len(data.test_labels) == summary["last_test_acc"]  # the EMA's, as the run reports
+    assert meta["weights"] == "ema" and meta["classes"] == data.classes and meta["preprocessing"]["stored_size"] == 16
+    assert "get_model('resnet18', num_classes=4)" in meta["load"]
+
+
+def test_raw_and_ema_exports_are_the_runs_raw_and_ema_weights(resnet_run, tmp_path):
+    run, _ = resnet_run
+    final = torch.load(run / "final.pt", weights_only=True)
+    for weights, state in (("raw", final["model"]), ("ema", final["ema"]["module"])):
+        exported = torch.load(export_run(run, tmp_path / f"{weights}.pt", weights=weights), weights_only=True)
+        assert exported.keys() == state.keys() and all(torch.equal(exported[k], state[k]) for k in state)
+
+
+def test_predict_on_the_test_files_with_their_boxes_gives_the_evaluations_probabilities(resnet_run, cache, tmp_path):
+    run, _ = resnet_run
+    out = export_run(run, tmp_path / "model.pt")
+    sources = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"]
+    answers = predict(out, [s["path"] for s in sources], boxes=[tuple(s["bbox"]) for s in sources], topk=4)
+    expected = logits_of(run, load_data(cache).test_images).softmax(1)
+    classes = json.loads(out.with_suffix(".json").read_text())["classes"]
+    for (path, top), p in zip(answers, expected):
+        assert [name for name, _ in top][0] == classes[int(p.argmax())]
+        got = torch.tensor([prob for _, prob in sorted(top, key=lambda a: classes.index(a[0]))])
+        assert torch.allclose(got, p, atol=PROB_ATOL)
+    unboxed = predict(out, [s["path"] for s in sources], topk=4)  # the check has power: the box changes the answer
+    assert any(abs(a[1][0][1] - b[1][0][1]) > 1e-3 for a, b in zip(answers, unboxed))
+
+
+def test_predict_without_a_box_follows_the_centre_crop_protocol_of_an_unboxed_test_split(tmp_path):
+    cache = make_planted_cache(tmp_path)
+    train(tiny("base", 2, "batch_size=10"), load_data(cache), tmp_path / "run", seed=0, progress=False)
+    out = export_run(tmp_path / "run", tmp_path / "model.pt")
+    sources = json.loads((cache / "test.manifest.json").read_text())["sources"]
+    answers = predict(out, [s["path"] for s in sources], topk=5)
+    expected = logits_of(tmp_path / "run", load_data(cache).test_images).softmax(1)
+    classes = json.loads(out.with_suffix(".json").read_text())["classes"]
+    for (_, top), p in zip(answers, expected):
+        got = torch.tensor([prob for _, prob in sorted(top, key=lambda a: classes.index(a[0]))])
+        assert torch.allclose(got, p, atol=PROB_ATOL)
+
+
+def test_predict_on_fashion_mnist_pngs_gives_the_evaluations_probabilities(tmp_path):
+    """A run on Fashion-MNIST at 16 px: the 28 x 28 test images, written as PNGs, are resized as the loader does."""
+    from PIL import Image
+
+    from fgvc_ref.data.fashion_mnist import DEFAULT_ROOT, load_fashion_mnist
+
+    if not DEFAULT_ROOT.is_dir():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    spec = "fashion-mnist:tops@16,train=4,test=3"
+    train(tiny("base", 1), load_data(spec), tmp_path / "run", seed=0, progress=False)
+    out = export_run(tmp_path / "run", tmp_path / "model.pt")
+    raw = load_fashion_mnist("test", subset="tops", per_class=3)  # 28 x 28, as in the files
+    paths = []
+    for i, image in enumerate(raw.images):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image[0].numpy()).save(paths[-1])
+    expected = logits_of(tmp_path / "run", load_data(spec).test_images).softmax(1)
+    for (_, top), p in zip(predict(out, paths, topk=4), expected):
+        got = torch.tensor([prob for _, prob in sorted(top, key=lambda a: raw.classes.index(a[0]))])
+        assert torch.allclose(got, p, atol=PROB_ATOL)
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+def test_an_unreadable_image_is_refused_alone_and_the_others_are_classified(resnet_run, cache, tmp_path, capsys):
+    run, _ = resnet_run
+    out = export_run(run, tmp_path / "model.pt")
+    good = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"][0]["path"]
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    code = main(["predict", str(out), str(tmp_path / "broken.jpg"), good, str(tmp_path / "missing.png"), good, "--topk", "2"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out.count(good) == 2 and captured.out.count("%") == 4
+    assert "broken.jpg: not a readable image" in captured.err and "missing.png: no such file" in captured.err
+
+
+@pytest.mark.parametrize("box, message", [("1,2,3", "four positive integers"), ("5,5,2,9", "x1 <= x2"), ("a,b,c,d", "four positive")])
+def test_a_malformed_box_is_refused(box, message):
+    with pytest.raises(ValueError, match=message):
+        parse_box(box)
+
+
+def test_box_count_must_match_the_images_and_an_export_needs_its_json(resnet_run, tmp_path, capsys):
+    run, _ = resnet_run
+    out = export_run(run, tmp_path / "model.pt")
+    assert main(["predict", str(out), "a.png", "b.png", "--box", "1,1,5,5"]) == 2
+    assert "one --box per image" in capsys.readouterr().err
+    out.with_suffix(".json").unlink()
+    with pytest.raises(ValueError, match="model.json side by side"):
+        load_exported(out)
+    with pytest.raises(ValueError, match="weights file"):
+        export_run(run, tmp_path / "model.json")
+
+
+def test_the_export_cli_names_both_files(resnet_run, tmp_path, capsys):
+    run, _ = resnet_run
+    assert main(["export", str(run), "--out", str(tmp_path / "m.pt"), "--weights", "raw"]) == 0
+    assert "m.json" in capsys.readouterr().out and json.loads((tmp_path / "m.json").read_text())["weights"] == "raw"
