@@ -184,6 +184,13 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _gallery(args: argparse.Namespace) -> int:
+    from fgvc_ref.gallery import write_gallery
+
+    print(f"gallery written to {write_gallery(args.out, args.image, size=args.size, seed=args.seed)}")
+    return 0
+
+
 def _make_synthetic(args: argparse.Namespace) -> int:
     from fgvc_ref.data.synthetic import make_fake_stanford_cars
 
@@ -317,6 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--topk", type=int, default=5, help="classes to print per image (default: %(default)s)")
     q.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     q.set_defaults(func=_predict)
+
+    g = sub.add_parser("gallery", help="draw what each augmentation does to a photo, from the code that trains",
+                       description="Draw the 14 TrivialAugment ops at low, middle and high magnitude, and training samples of each "
+                                   "policy from the reference and the fast path, into one PNG (exact pixels).")
+    g.add_argument("--out", default="docs/augmentations.png", help="PNG to write (default: %(default)s)")
+    g.add_argument("--image", default=None, help="a photo (default: scikit-image's bundled cat photo)")
+    g.add_argument("--size", type=int, default=96, help="cell size in pixels (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the training samples (default: %(default)s)")
+    g.set_defaults(func=_gallery)
 
     k = sub.add_parser("check", help="validate stage names and --set values for every stage, before any work (reproduce.sh's preflight)",
                        description="Resolve every listed stage with the same --epochs and --set as train would; print one line "

@@ -1,0 +1,72 @@
+"""fgvc_ref.gallery: the command runs, and every cell of the PNG is the output of the transform it names."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fgvc_ref.cli import main
+from fgvc_ref.gallery import SAMPLES, default_photo, op_cell, sections, square, to_display
+from fgvc_ref.mosaic import cell_box
+from fgvc_ref.transforms import BatchAugment, TrainTransform
+from fgvc_ref.trivial_augment import OPS, apply_op_pil
+
+SIZE = 48
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory):
+    pytest.importorskip("skimage", reason="the default photo is scikit-image's")
+    out = tmp_path_factory.mktemp("gallery") / "augmentations.png"
+    assert main(["gallery", "--out", str(out), "--size", str(SIZE), "--seed", "3"]) == 0
+    return np.array(Image.open(out).convert("RGB")), sections(default_photo(), SIZE, 3)
+
+
+def cell(drawn, section, row, column) -> torch.Tensor:
+    image, layout = drawn
+    left, top, right, bottom = cell_box(layout, SIZE, section, row, column)
+    return torch.from_numpy(image[top:bottom, left:right].copy()).permute(2, 0, 1)
+
+
+def test_every_op_cell_is_that_op_at_its_magnitude_on_the_photo(drawn):
+    x = square(default_photo(), SIZE)
+    expected = [op_cell(x, op, k) for op in range(len(OPS)) for k in ((10, 20, 30) if OPS[op].magnitudes else (None,))]
+    shown = [(caption, cell(drawn, 0, r, c)) for r, row in enumerate(drawn[1][0].rows) for c, (caption, _) in enumerate(row)]
+    assert [c for c, _ in shown] == [c for c, _ in expected]
+    for (caption, got), (_, want) in zip(shown, expected):
+        assert torch.equal(got, want), caption
+    assert [c for c, _ in shown][-1] == "Equalize" and len(shown) == 3 * 11 + 3
+
+
+def test_op_cells_are_within_one_level_of_the_reference_paths_pil_ops():
+    """The fast-path kernel shown against the reference path's PIL op: point ops within one grey level (PIL rounds its
+    grey and mean images its own way), geometric ops off by more only along the filled border (< 3% of pixels)."""
+    pytest.importorskip("skimage")
+    x = square(default_photo(), SIZE)
+    pil = Image.fromarray(x.permute(1, 2, 0).numpy())
+    for op in range(len(OPS)):
+        for k in (10, 20, 30) if OPS[op].magnitudes else (None,):
+            _, got = op_cell(x, op, k)
+            want = torch.from_numpy(np.asarray(apply_op_pil(pil, op, OPS[op].magnitudes[k] if k is not None else 0.0)).copy()).permute(2, 0, 1)
+            off = (got.int() - want.int()).abs()
+            if OPS[op].name in ("ShearX", "ShearY", "Rotate"):
+                assert (off > 1).float().mean() < 0.03, (OPS[op].name, k)
+            else:
+                assert off.max() <= 1, (OPS[op].name, k)
+
+
+@pytest.mark.parametrize("row, policy, erasing", [(0, "standard", 0.0), (2, "trivialaugment", 0.0), (4, "trivialaugment", 0.5)])
+def test_sample_rows_are_the_reference_and_the_fast_path_outputs(drawn, row, policy, erasing):
+    x = square(default_photo(), SIZE)
+    pil = Image.fromarray(x.permute(1, 2, 0).numpy())
+    reference = TrainTransform(policy, SIZE, erasing_p=erasing)
+    fast = BatchAugment(policy, SIZE, erasing_p=erasing)(x.expand(SAMPLES, -1, -1, -1).contiguous(), torch.Generator().manual_seed(3))
+    for k in range(SAMPLES):
+        assert torch.equal(cell(drawn, 1, row, k), to_display(reference(pil, torch.Generator().manual_seed(3000 + k))))
+        assert torch.equal(cell(drawn, 1, row + 1, k), to_display(fast[k]))
+
+
+def test_the_command_needs_a_readable_photo(tmp_path, capsys):
+    (tmp_path / "x.png").write_bytes(b"not a png")
+    assert main(["gallery", "--out", str(tmp_path / "g.png"), "--image", str(tmp_path / "x.png")]) == 2
+    assert "x.png: not a readable image" in capsys.readouterr().err and not (tmp_path / "g.png").exists()
