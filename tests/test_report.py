@@ -86,13 +86,13 @@ def test_significance_needs_two_seeds_a_side_and_the_report_shows_it_only_then(t
 
     fake_runs(tmp_path / "one", {"base": [50.0], "ema": [60.0]})
     assert significance(collect(tmp_path / "one")) == ""
-    write_report(tmp_path / "one", tmp_path / "one.md")
-    assert "Is each step real?" not in (tmp_path / "one.md").read_text()
+    write_report(tmp_path / "one", tmp_path / "one" / "RESULTS.md")
+    assert "Is each step real?" not in (tmp_path / "one" / "RESULTS.md").read_text()
     fake_runs(tmp_path / "two", {"base": [50.0, 52.0], "ema": [60.0, 61.0]})
-    write_report(tmp_path / "two", tmp_path / "two.md")
-    text = (tmp_path / "two.md").read_text()
+    write_report(tmp_path / "two", tmp_path / "two" / "RESULTS.md")
+    text = (tmp_path / "two" / "RESULTS.md").read_text()
     assert "| ema vs base | 2 | +9.50 |" in text and "total:" not in text  # one step only: no separate total row
-    assert (tmp_path / "results" / "learning_curves.png").stat().st_size > 0
+    assert (tmp_path / "two" / "results" / "learning_curves.png").stat().st_size > 0
 
 
 def test_mean_band_counts_each_run_while_it_ran():
