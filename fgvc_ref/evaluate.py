@@ -9,7 +9,8 @@ on the run's own test set its top-1 equals the run's logged last-epoch number. I
 - the confusion matrix ``C[t, p]`` = images of true class t predicted as p;
 - the most confused pairs: the largest off-diagonal ``C[t, p]``, by name, with the share
   ``C[t, p] / sum_j C[t, j]`` of class t they take;
-- a class order in which confusions cluster (:func:`cluster_order`), used for the figure.
+- a class order in which confusions cluster (:func:`cluster_order`), used for the figure;
+- the predicted class of every test image, in the data's order.
 
 It writes ``evaluation.json``, ``evaluation.md``, ``confusion.png`` (rows normalised, classes in
 that order; needs matplotlib) and ``confused_pairs.png`` (test images of the top pairs: the mistakes
@@ -146,6 +147,7 @@ def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str |
         "top1": 100.0 * (predicted == target).double().mean().item(), "top5": top_k_accuracy(logits, target, min(5, k)),
         "topk": min(5, k), "per_class": per_class, "most_confused": most_confused(cm, loaded.classes, pairs),
         "class_order": cluster_order(cm), "confusion_matrix": cm.tolist(), "classes": list(loaded.classes),
+        "predicted": predicted.tolist(),  # per test image, in the data's order
     }
     out = Path(out) if out else run.path / f"evaluation-{run.weights}"
     out.mkdir(parents=True, exist_ok=True)

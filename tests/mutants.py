@@ -37,6 +37,7 @@ class Mutant(NamedTuple):
 
 
 R = "tests/test_reliability_reproduce.py"
+EV, EX, ST, G, REP = "tests/test_evaluate.py", "tests/test_export.py", "tests/test_stats.py", "tests/test_gallery.py", "tests/test_report.py"
 T, TWIN, TF, TA, RE = "tests/test_train.py", "tests/test_twin_loop.py", "tests/test_transforms.py", "tests/test_trivial_augment.py", "tests/test_random_erasing.py"
 M = Mutant
 MUTANTS = [
@@ -57,7 +58,8 @@ MUTANTS = [
     M("train: fast path draws ignore the batch", "fgvc_ref/train.py", "manual_seed(subseed(seed, epoch, i, rank))", "manual_seed(subseed(seed, epoch, rank))", (TWIN,)),
     M("train: MixUp/CutMix draws ignore the batch", "fgvc_ref/train.py", "manual_seed(subseed(seed, epoch, i, 1))", "manual_seed(subseed(seed, epoch, 0, 1))", (TWIN,)),
     M("train: EMA evaluated with the raw weights", "fgvc_ref/train.py", "ema_test = evaluate(ema.module,", "ema_test = evaluate(model,", (TWIN,)),
-    M("train: evaluation in training mode", "fgvc_ref/train.py", "    model.eval()\n    loss_sum", "    loss_sum", (TWIN,)),
+    M("train: evaluation in training mode", "fgvc_ref/train.py", "    model.eval()\n    out = []", "    out = []", (TWIN,)),
+    M("train: evaluation leaves the model in eval mode", "fgvc_ref/train.py", "    model.train(training)\n", "\n", (TWIN,)),
     M("train: early stopping one epoch late", "fgvc_ref/train.py", 'state["since_best"] >= recipe.patience', 'state["since_best"] > recipe.patience', (T, TWIN)),
     M("train: early stopping selects on the raw model", "fgvc_ref/train.py", 'selected = row[("ema_" if ema else "") +', 'selected = row["" +', (T,)),
     M("train: epoch loss not weighted by batch size", "fgvc_ref/train.py", "self.loss += loss.double() * len(y)", "self.loss += loss.double()", (TWIN,)),
@@ -137,6 +139,29 @@ MUTANTS = [
     M("checkpoint: keeps only the last", "fgvc_ref/checkpoint.py", "for old in list_checkpoints(run_dir)[:-KEEP]:", "for old in list_checkpoints(run_dir)[:-1]:", ("tests/test_checkpoint.py", "tests/test_reliability_checkpoints.py")),
     M("checkpoint: hash not verified", "fgvc_ref/checkpoint.py", "if hashlib.sha256(data).hexdigest() != expected:", "if False:", ("tests/test_checkpoint.py", "tests/test_reliability_checkpoints.py")),
     M("report: population std", "fgvc_ref/report.py", "statistics.stdev(values)", "statistics.pstdev(values)", ("tests/test_report.py",)),
+    # --- after training: evaluate, export, predict, statistics, gallery --------------------------
+    M("evaluate: confusion matrix transposed", "fgvc_ref/evaluate.py", "torch.bincount(target * k + predicted,", "torch.bincount(predicted * k + target,", (EV,)),
+    M("evaluate: the diagonal counted as a confusion", "fgvc_ref/evaluate.py", "off = cm.clone().fill_diagonal_(0)", "off = cm.clone()", (EV,)),
+    M("evaluate: per-class images counted by prediction", "fgvc_ref/evaluate.py", '"images": int(cm[c].sum()), "correct"', '"images": int(cm[:, c].sum()), "correct"', (EV,)),
+    M("evaluate: top-k compares against the top-1 only", "fgvc_ref/evaluate.py", "(logits.topk(k, dim=1).indices == target.unsqueeze(1)).any(1)", "(logits.topk(k, dim=1).indices[:, :1] == target.unsqueeze(1)).any(1)", (EV,)),
+    M("evaluate: clusters grow at one end only", "fgvc_ref/evaluate.py", "for at_start, end in ((False, chain[-1]), (True, chain[0]))", "for at_start, end in ((False, chain[-1]),)", (EV,)),
+    M("evaluate: EMA default takes the raw weights", "fgvc_ref/evaluate.py", 'state = final["ema"]["module"] if weights == "ema" else final["model"]', 'state = final["model"]', (EV, EX)),
+    M("evaluate: images resized to the stored size, not the training size", "fgvc_ref/evaluate.py", 'size=run.recipe["image_size"],', 'size=loaded.test_images.shape[-1],', (EV, EX)),
+    M("export: boxes ignored by predict", "fgvc_ref/export.py", 'meta["preprocessing"], boxes[k] if boxes else None)', 'meta["preprocessing"], None)', (EX,)),
+    M("export: stored size read from the train split", "fgvc_ref/export.py", 'Path(spec) / "test.manifest.json"', 'Path(spec) / "train.manifest.json"', (EX,)),
+    M("export: unboxed images resized whole instead of centre-cropped", "fgvc_ref/export.py", "array, _ = decode(Record(str(path), 0, box), size)", "array, _ = decode(Record(str(path), 0, box), size, whole=True)", (EX,)),
+    M("export: Fashion-MNIST files resized without antialiasing", "fgvc_ref/data/fashion_mnist.py", 'mode="bilinear", antialias=True,', 'mode="bilinear", antialias=False,', (EX, "tests/test_fashion_mnist.py")),
+    M("export: probabilities over the batch", "fgvc_ref/export.py", "top = logits.softmax(1).topk(", "top = logits.softmax(0).topk(", (EX,)),
+    M("export: one bad file stops the rest", "fgvc_ref/export.py", 'results.append((path, f"{e}"))', "raise", (EX,)),
+    M("stats: pooled-variance degrees of freedom", "fgvc_ref/stats.py", "df = (wa + wb) ** 2 / (wa**2 / (len(a) - 1) + wb**2 / (len(b) - 1))", "df = len(a) + len(b) - 2", (ST,)),
+    M("stats: one-sided p", "fgvc_ref/stats.py", "2.0 * (1.0 - t_cdf(abs(d / se), df))", "(1.0 - t_cdf(abs(d / se), df))", (ST,)),
+    M("stats: normal instead of t quantile", "fgvc_ref/stats.py", "half = t_ppf(0.5 + level / 2.0, df) * se", "half = 1.959963984540054 * se", (ST,)),
+    M("stats: variance divided by n", "fgvc_ref/stats.py", "wa, wb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)", "wa, wb = statistics.pvariance(a) / len(a), statistics.pvariance(b) / len(b)", (ST,)),
+    M("stats: seeds for 50% power", "fgvc_ref/stats.py", "if n >= 2 * ((t_ppf(0.5 + level / 2.0, df) + t_ppf(power, df)) * spread / delta) ** 2:", "if n >= 2 * (t_ppf(0.5 + level / 2.0, df) * spread / delta) ** 2:", (ST,)),
+    M("report: blog step from the wrong stage", "fgvc_ref/report.py", "blog = BLOG_TOP1[b] - BLOG_TOP1[a]", "blog = BLOG_TOP1[b] - BLOG_TOP1['base']", (REP,)),
+    M("report: curves averaged over the longest run only", "fgvc_ref/report.py", "at = [[v[e] for v in series if e < len(v)] for e in range(max(map(len, series), default=0))]", "at = [[max(series, key=len)[e]] for e in range(max(map(len, series), default=0))]", (REP,)),
+    M("gallery: fast-path samples seeded per sample", "fgvc_ref/gallery.py", "contiguous(), torch.Generator().manual_seed(seed))", "contiguous(), torch.Generator().manual_seed(seed + 1))", (G,)),
+    M("gallery: ops shown at the wrong bins", "fgvc_ref/gallery.py", "BINS = (10, 20, 30)", "BINS = (10, 20, 29)", (G,)),
 ]
 
 # Mutants that cannot change any result, with the reason (none at present).

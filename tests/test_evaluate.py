@@ -19,8 +19,8 @@ def planted(tmp_path_factory):
     """A run trained on the planted set: blue, green, red, red_twin, yellow (red and red_twin indistinguishable)."""
     root = tmp_path_factory.mktemp("planted")
     cache = make_planted_cache(root)
-    summary = train(tiny("base", 4, "batch_size=10"), load_data(cache), root / "run", seed=0, progress=False)
-    return root, cache, summary
+    summary = train(tiny("base", 4, "batch_size=10", "image_size=12"), load_data(cache), root / "run", seed=0, progress=False)
+    return root, cache, summary  # test images stored at 16 px, evaluated at the training size, 12
 
 
 # --- equivalence: the numbers training logged, and counts written out -------------------------------
@@ -30,7 +30,9 @@ def test_evaluation_of_the_own_test_set_equals_the_logged_last_epoch_accuracy(pl
     root, _, summary = planted
     r = evaluate_run(root / "run", out=root / "ev")
     assert r["top1"] == summary["last_test_acc"] and r["same_data_as_training"]
-    assert r["images"] == 50 and sum(c["images"] for c in r["per_class"]) == 50
+    assert r["images"] == 50 and [c["images"] for c in r["per_class"]] == [10] * 5
+    assert [c["correct"] for c in r["per_class"]] == [r["confusion_matrix"][k][k] for k in range(5)]
+    assert [c["acc"] for c in r["per_class"]] == [10.0 * c["correct"] for c in r["per_class"]]
 
 
 def test_the_planted_confusion_is_the_most_confused_pair_and_sits_together_in_the_figure_order(planted):
@@ -60,7 +62,7 @@ def test_confused_pairs_strip_shows_the_misclassified_images(planted):
     root, cache, _ = planted
     r = evaluate_run(root / "run", out=root / "ev")
     data, run = load_data(cache), load_run(root / "run")
-    predicted = predict_logits(run.model, data.test_images, size=16, batch=64, device=torch.device("cpu"), amp=False,
+    predicted = predict_logits(run.model, data.test_images, size=run.recipe["image_size"], batch=64, device=torch.device("cpu"), amp=False,
                                memory_format=torch.channels_last).argmax(1)
     t, p = r["most_confused"][0]["true_index"], r["most_confused"][0]["predicted_index"]
     wrong = ((data.test_labels == t) & (predicted == p)).nonzero().squeeze(1)
@@ -110,6 +112,14 @@ def test_cluster_order_puts_each_planted_pair_side_by_side(perm, a, b):
     assert sorted(order) == list(range(8))
     for k in range(0, 8, 2):
         assert abs(order.index(perm[k]) - order.index(perm[k + 1])) == 1
+
+
+def test_cluster_order_grows_a_chain_at_either_end():
+    """0-1 strongly confused, 0-3 less, 1-2 weakly: 3 must sit next to 0, which a chain grown at one end misses."""
+    cm = torch.eye(4, dtype=torch.int64) * 50
+    cm[0, 1], cm[0, 3], cm[1, 2] = 10, 5, 1
+    order = cluster_order(cm)
+    assert abs(order.index(0) - order.index(3)) == 1 and abs(order.index(0) - order.index(1)) == 1
 
 
 def test_most_confused_lists_the_largest_off_diagonal_counts_by_name_with_their_share():

@@ -20,10 +20,10 @@ PROB_ATOL = 1e-6  # one batch of files against the evaluation's batches: equal u
 
 @pytest.fixture(scope="module")
 def resnet_run(tmp_path_factory, cache):
-    """A torchvision resnet18 trained 2 epochs on the tiny boxed cache (4 classes) at a low LR, so that its outputs
-    are far from saturated, with an EMA (decay 0.5 per step) that differs from the raw weights."""
+    """A torchvision resnet18 trained 2 epochs on the tiny boxed cache (4 classes, test images stored at 16 px) at 12 px
+    and a low LR, so that its outputs are far from saturated, with an EMA (decay 0.5 per step) unlike the raw weights."""
     root = tmp_path_factory.mktemp("resnet")
-    summary = train(tiny("ema", 2, "model=resnet18", "lr=0.001", "ema_steps=1", "ema_decay=0.5", "ema_decay_reading=per_update", "warmup_epochs=0"),
+    summary = train(tiny("ema", 2, "model=resnet18", "image_size=12", "lr=0.001", "ema_steps=1", "ema_decay=0.5", "ema_decay_reading=per_update", "warmup_epochs=0"),
                     load_data(cache), root / "run", seed=0, progress=False)
     return root / "run", summary
 
@@ -49,7 +49,17 @@ def test_exported_weights_load_into_torchvision_get_model_and_score_the_logged_a
             correct += int((model(x.contiguous(memory_format=torch.channels_last)).argmax(1) == data.test_labels[start : start + len(x)]).sum())
     assert 100.0 * correct / len(data.test_labels) == summary["last_test_acc"]  # the EMA's, as the run reports
     assert meta["weights"] == "ema" and meta["classes"] == data.classes and meta["preprocessing"]["stored_size"] == 16
+    assert meta["preprocessing"]["image_size"] == 12
     assert "get_model('resnet18', num_classes=4)" in meta["load"]
+
+
+def test_evaluate_predicts_each_image_as_the_runs_evaluation_at_the_training_size(resnet_run, cache, tmp_path):
+    from fgvc_ref.evaluate import evaluate_run
+
+    run, summary = resnet_run
+    r = evaluate_run(run, out=tmp_path / "ev")
+    assert r["top1"] == summary["last_test_acc"]
+    assert r["predicted"] == logits_of(run, load_data(cache).test_images).argmax(1).tolist()
 
 
 def test_raw_and_ema_exports_are_the_runs_raw_and_ema_weights(resnet_run, tmp_path):

@@ -46,3 +46,18 @@ def test_idx_reader_checks_magic_and_size(tmp_path):
         load_fashion_mnist("train", root=tmp_path)
     with pytest.raises(DatasetError, match="subset"):
         load_fashion_mnist("train", subset="shoes")
+
+
+def test_resize_grey_is_pils_antialiased_bilinear_within_one_level():
+    """The loader's (and predict's) resize: within one grey level of PIL's BILINEAR, down (28 -> 16, 13) and up (-> 48)."""
+    import torch
+    from PIL import Image
+
+    from fgvc_ref.data.fashion_mnist import resize_grey
+
+    x = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    for size in (16, 13, 48):
+        ours = resize_grey(torch.from_numpy(x).unsqueeze(1), size)[:, 0].numpy().astype(int)
+        pil = np.stack([np.asarray(Image.fromarray(a).resize((size, size), Image.BILINEAR)) for a in x]).astype(int)
+        assert np.abs(ours - pil).max() <= 1, size
+    assert torch.equal(resize_grey(torch.from_numpy(x).unsqueeze(1), 28)[:, 0], torch.from_numpy(x))  # already that size: unchanged
