@@ -10,6 +10,9 @@ Reproduce the recipe's progression: every stage x seeds, then the results table 
                                        fine-tuned from offline ImageNet weights, short epochs (CPU minutes)
   ./reproduce.sh --data ROOT           Stanford Cars (any layout): prepare the cache, run the real recipe
                                        (ResNet-50 from ImageNet V1 weights, 600 epochs; a GPU job)
+  ./reproduce.sh --data ROOT --dataset NAME
+                                       the same recipe on another set in its native layout: cub,
+                                       aircraft[:variant|family|manufacturer], dogs, flowers102, folder
   ./reproduce.sh --proxy NAME          the pretrained real-image proxy, NAME fashion-mnist or fashion-mnist:tops
                                        (Fashion-MNIST from Debian; EfficientNet-Lite0 from ImageNet; README)
   ./reproduce.sh --proxy-scratch NAME  the earlier proxy: resnet18 from scratch at 32 px, LRs x 0.1
@@ -22,6 +25,9 @@ Options:
   --stages a,b,...     a subset of the stages (python -m fgvc_ref check --help)
   --set FIELD=VALUE    override a recipe field in every run (repeatable; python -m fgvc_ref recipe --stage ema)
   --keep-checkpoints   keep finished runs' training state (default: only final.pt, metrics and summary)
+  --dataset NAME       with --data: which dataset ROOT holds (default stanford_cars; docs/data.md)
+  --no-boxes           with --data: whole images, not box crops (the protocol of most published numbers)
+  --any-size           with --data: do not enforce the dataset's class and image counts
   -h, --help           this help
 
 Idempotent: finished runs are skipped, unfinished ones resume exactly, the table is rendered again.
@@ -32,7 +38,7 @@ EOF
 }
 
 command="./reproduce.sh${*:+ $*}"
-data="" proxy="" scratch="" seeds="" out="" gpus="" epochs="" stages="" sets=() keep=()
+data="" proxy="" scratch="" seeds="" out="" gpus="" epochs="" stages="" sets=() keep=() dataset="" prepare_args=()
 value() {  # an option's value: present, and not another option
   if [ $# -lt 2 ] || [ -z "$2" ] || [[ "$2" == --* ]]; then echo "reproduce.sh: $1 needs a value (see --help)" >&2; exit 2; fi
 }
@@ -48,6 +54,9 @@ while [ $# -gt 0 ]; do
     --stages) value "$@"; stages="$2"; shift 2 ;;
     --set) value "$@"; sets+=(--set "$2"); shift 2 ;;
     --keep-checkpoints) keep=(--keep-checkpoints); shift ;;
+    --dataset) value "$@"; dataset="$2"; shift 2 ;;
+    --no-boxes) prepare_args+=(--no-boxes); shift ;;
+    --any-size) prepare_args+=(--any-size); shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "reproduce.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -55,7 +64,19 @@ done
 [ -z "$seeds" ] || [[ "$seeds" =~ ^[1-9][0-9]*$ ]] || { echo "reproduce.sh: --seeds must be a positive integer, got '$seeds'" >&2; exit 2; }
 [ -z "$epochs" ] || [[ "$epochs" =~ ^[1-9][0-9]*$ ]] || { echo "reproduce.sh: --epochs must be a positive integer, got '$epochs'" >&2; exit 2; }
 [ -z "$gpus" ] || [[ "$gpus" =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "reproduce.sh: --gpus must look like 0,1,2, got '$gpus'" >&2; exit 2; }
-[ -z "$data" ] || [ -d "$data" ] || { echo "reproduce.sh: --data $data is not a folder (a Stanford Cars copy in any layout: docs/data.md)" >&2; exit 2; }
+[ -z "$data" ] || [ -d "$data" ] || { echo "reproduce.sh: --data $data is not a folder (a dataset in its native layout: docs/data.md)" >&2; exit 2; }
+[ -n "$data" ] || { [ -z "$dataset" ] && [ ${#prepare_args[@]} -eq 0 ]; } || { echo "reproduce.sh: --dataset, --no-boxes and --any-size go with --data ROOT" >&2; exit 2; }
+dataset="${dataset:-stanford_cars}"
+case "$dataset" in
+  stanford_cars) dataset_title="Stanford Cars" ;;
+  cub) dataset_title="CUB-200-2011" ;;
+  aircraft|aircraft:variant) dataset_title="FGVC-Aircraft (variants, banner removed)" ;;
+  aircraft:family|aircraft:manufacturer) dataset_title="FGVC-Aircraft (${dataset#aircraft:} level, banner removed)" ;;
+  dogs) dataset_title="Stanford Dogs" ;;
+  flowers102) dataset_title="Oxford Flowers-102" ;;
+  folder) dataset_title="class folders" ;;
+  *) echo "reproduce.sh: --dataset takes stanford_cars, cub, aircraft[:variant|family|manufacturer], dogs, flowers102 or folder, got '$dataset'" >&2; exit 2 ;;
+esac
 [ -z "$data" ] || [ -z "$proxy" ] || { echo "reproduce.sh: give --data or --proxy, not both" >&2; exit 2; }
 case "$proxy" in ""|fashion-mnist|fashion-mnist:tops) ;; *) echo "reproduce.sh: --proxy takes fashion-mnist or fashion-mnist:tops, got '$proxy'" >&2; exit 2 ;; esac
 
@@ -91,9 +112,10 @@ fi
 all_stages="base,large_batch_warmup,trivialaugment,cosine,label_smoothing,random_erasing,ema"
 stages="${stages:-$all_stages}"
 if [ -n "$data" ]; then
-  mode=stanford_cars; out="${out:-runs/stanford_cars}"
+  mode="${dataset//:/-}"; out="${out:-runs/$mode}"
   source_args=(--cache "$out/cache")
-  title="Stanford Cars (box crops, 224 px, ResNet-50)"
+  crops="box crops"; [[ " ${prepare_args[*]} " == *" --no-boxes "* || "$dataset" == flowers102 ]] && crops="whole images"
+  title="$dataset_title ($crops, 224 px, ResNet-50)"
 elif [ -n "$proxy" ] && [ -n "$scratch" ]; then
   mode="proxy-scratch-${proxy//[:@,=]/-}"; out="${out:-runs/$mode}"
   # The from-scratch proxy (README, "The Fashion-MNIST proxies"): 32 px, a fixed per-class subset, resnet18 from scratch,
@@ -139,7 +161,7 @@ epoch_args=()
 "$py" -m fgvc_ref check --stages "$stages" "${epoch_args[@]}" "${sets[@]}" >/dev/null || exit 2
 
 if [ -n "$data" ]; then
-  [ -f "$out/cache/test.manifest.json" ] || run "$py" -m fgvc_ref prepare --data "$data" --out "$out/cache"
+  [ -f "$out/cache/test.manifest.json" ] || run "$py" -m fgvc_ref prepare --data "$data" --dataset "$dataset" --out "$out/cache" "${prepare_args[@]}"
 elif [ -z "$proxy" ] && [ ! -f "$out/cache/test.manifest.json" ]; then
   run "$py" -m fgvc_ref make-synthetic --out "$out/synthetic" --classes 10 --per-class 30 --width 64 --height 48
   run "$py" -m fgvc_ref prepare --data "$out/synthetic" --out "$out/cache" --any-size --train-size 56 --test-size 48

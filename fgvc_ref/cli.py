@@ -46,22 +46,18 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _prepare(args: argparse.Namespace) -> int:
     from fgvc_ref.data.cache import prepare
-    from fgvc_ref.data.folder import load_folder
-    from fgvc_ref.data.stanford_cars import FULL, load_stanford_cars
+    from fgvc_ref.data.datasets import load_dataset
 
     sizes = {"train": args.train_size, "test": args.test_size}
-    loaded = {}
-    for split in sizes:  # load and check both splits before writing anything
-        if args.dataset == "stanford_cars":
-            loaded[split] = load_stanford_cars(args.data, split, expected=None if args.any_size else FULL)
-        else:
-            loaded[split] = load_folder(args.data, split, bbox_csv=args.bbox_csv)
+    loaded = {split: load_dataset(args.dataset, args.data, split, any_size=args.any_size, boxes=not args.no_boxes, bbox_csv=args.bbox_csv)
+              for split in sizes}  # load and check both splits before writing anything
     if loaded["train"].classes != loaded["test"].classes:
         raise ValueError(f"{args.data}: train and test have different classes ({len(loaded['train'].classes)} vs {len(loaded['test'].classes)})")
     for split, data in loaded.items():
-        print(f"{split}: {len(data.records)} images, {len(data.classes)} classes ({data.layout} layout)", file=sys.stderr)
+        boxed = sum(r.bbox is not None for r in data.records)
+        print(f"{split}: {len(data.records)} images ({boxed} with a box), {len(data.classes)} classes ({data.layout} layout)", file=sys.stderr)
         prepare(data.records, args.out, split=split, classes=data.classes, size=sizes[split], workers=args.workers,
-                dataset=f"{args.dataset}:{data.layout}", params={"data_root": str(args.data), "size": sizes[split]})
+                dataset=f"{args.dataset}:{data.layout}", params={"data_root": str(args.data), "size": sizes[split], "boxes": not args.no_boxes})
     print(f"cache ready in {args.out}")
     return 0
 
@@ -211,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fgvc_ref", description=__doc__.split(" Each subcommand")[0],
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from fgvc_ref.data.datasets import NAMES as DATASETS
 
     b = sub.add_parser("bench", help="time each technique against its torch/torchvision twin (medians, ratios)",
                        description="Time each hand-written technique against its twin in one process; print medians, "
@@ -225,15 +222,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=_bench)
 
     p = sub.add_parser("prepare", help="decode, crop and resize a dataset once into a verified uint8 cache",
-                       description="Detect the dataset layout, check it (counts, missing files, unreadable images, boxes) and "
+                       description="Read the dataset in its native layout, check it (counts, missing files, unreadable images, boxes) and "
                                    "write <split>.pt + <split>.manifest.json for train and test into --out.")
-    p.add_argument("--data", required=True, metavar="ROOT", help="dataset root (any Stanford Cars layout, or class folders)")
+    p.add_argument("--data", required=True, metavar="ROOT", help="dataset root, in the dataset's native layout (docs/data.md)")
     p.add_argument("--out", required=True, metavar="DIR", help="cache folder to write")
-    p.add_argument("--dataset", choices=["stanford_cars", "folder"], default="stanford_cars", help="default: %(default)s")
+    p.add_argument("--dataset", choices=DATASETS, default="stanford_cars", metavar="NAME",
+                   help="one of " + ", ".join(DATASETS) + " (default: %(default)s; aircraft is aircraft:variant)")
+    p.add_argument("--no-boxes", action="store_true", help="use whole images even where the dataset has boxes (the usual literature protocol)")
     p.add_argument("--train-size", type=int, default=256, help="train images are stored at this square size (default: %(default)s)")
     p.add_argument("--test-size", type=int, default=224, help="test images are stored at this square size (default: %(default)s)")
     p.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
-    p.add_argument("--any-size", action="store_true", help="Stanford Cars: do not enforce 196 classes / 8,144 / 8,041 images")
+    p.add_argument("--any-size", action="store_true", help="do not enforce the dataset's class and image counts (e.g. 196 / 8,144 / 8,041 for Stanford Cars)")
     p.add_argument("--bbox-csv", default=None, help="folder datasets: headerless CSV of <class>/<image>,x1,y1,x2,y2 (1-based)")
     p.set_defaults(func=_prepare)
 

@@ -9,7 +9,8 @@ model loads it with no fgvc_ref code::
 ``model.json`` beside it holds the class names (index = output), the model name, the weights chosen
 (EMA or raw), the run it came from and the preprocessing, the one evaluation used:
 
-- ``"cache"`` (a prepared dataset): decode, convert to RGB; with a box, crop it (1-based inclusive)
+- ``"cache"`` (a prepared dataset): decode, convert to RGB, cut ``trim_bottom`` rows from the bottom
+  (FGVC-Aircraft's banner; 0 elsewhere); with a box, crop it (1-based inclusive)
   and resize to ``stored_size`` squared; without one, resize the shorter side to
   ``stored_size * 8 // 7`` and centre-crop ``stored_size`` (docs/data.md); then resize to
   ``image_size`` squared (antialiased) when it differs, scale to [0, 1] and normalise by mean/std;
@@ -51,7 +52,10 @@ def preprocessing_of(spec: str, image_size: int) -> tuple[dict, list[str]]:
                          "give --data with the prepared cache (or fashion-mnist spec) the run was trained on")
     manifest = json.loads(manifest_path.read_text())
     boxes = any(s.get("bbox") is not None for s in manifest["sources"])
-    return {"kind": "cache", "stored_size": int(manifest["image_size"]), "test_images_had_boxes": boxes, **common}, list(manifest["classes"])
+    trims = {int(s.get("trim_bottom", 0)) for s in manifest["sources"]}
+    trim = trims.pop() if len(trims) == 1 else 0  # FGVC-Aircraft: every image loses its 20-row banner
+    return ({"kind": "cache", "stored_size": int(manifest["image_size"]), "trim_bottom": trim, "test_images_had_boxes": boxes, **common},
+            list(manifest["classes"]))
 
 
 def export_run(run_dir: Path | str, out: Path | str, *, weights: str | None = None, data: str | None = None) -> Path:
@@ -116,7 +120,7 @@ def stored_image(path: Path | str, preprocessing: dict, box=None) -> torch.Tenso
     if not Path(path).is_file():
         raise DatasetError(f"{path}: no such file")
     if preprocessing["kind"] == "cache":
-        array, _ = decode(Record(str(path), 0, box), size)
+        array, _ = decode(Record(str(path), 0, box, preprocessing.get("trim_bottom", 0)), size)
         return torch.from_numpy(array).permute(2, 0, 1).contiguous()
     from PIL import Image
 

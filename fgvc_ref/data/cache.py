@@ -1,6 +1,7 @@
 """Decode once: a verified uint8 tensor cache of cropped, resized images, one file per split.
 
-``prepare`` reads every image of a split once (all cores), converts it to RGB, crops it to its box
+``prepare`` reads every image of a split once (all cores), converts it to RGB, removes the rows a
+record asks to trim from the bottom (FGVC-Aircraft's banner), crops it to its box
 (1-based inclusive, clamped to the image: PIL box ``(x1 - 1, y1 - 1, x2, y2)``) and resizes the crop
 to ``size x size`` (bilinear, antialiased). An image without a box follows the protocol of
 torchvision's presets instead (:func:`fit`): in the train split it keeps all of its pixels (longer
@@ -103,6 +104,11 @@ def decode(record: Record, size: int, whole: bool = False) -> tuple[np.ndarray, 
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
             raise DatasetError(f"{path}: not a readable image ({type(e).__name__}: {e})") from e
     img = img.convert("RGB")
+    if record.trim_bottom:  # e.g. FGVC-Aircraft's copyright banner; box coordinates keep their meaning
+        if img.height <= record.trim_bottom:
+            raise DatasetError(f"{path}: {img.width}x{img.height} image is not taller than the {record.trim_bottom}-row banner to remove")
+        img = img.crop((0, 0, img.width, img.height - record.trim_bottom))
+        facts["trim_bottom"] = record.trim_bottom
     if record.bbox is not None:
         img = crop_box(img, record.bbox, record.path)
     array, facts["size"] = fit(img, size, cropped=record.bbox is not None, whole=whole)

@@ -11,6 +11,8 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 Box = tuple[int, int, int, int]
 
 
@@ -22,6 +24,7 @@ class Record(NamedTuple):
     path: str  # image file
     label: int  # 0-based class index in the dataset's canonical class order
     bbox: Box | None  # 1-based inclusive (x1, y1, x2, y2), or None: use the whole image
+    trim_bottom: int = 0  # pixel rows cut from the bottom before anything else (FGVC-Aircraft's copyright banner)
 
 
 class LoadedSplit(NamedTuple):
@@ -46,3 +49,59 @@ def check_split(split: LoadedSplit, root: Path | str, name: str, *, expected_ima
     if empty:
         raise DatasetError(f"{root}: split {name!r} has {len(empty)} empty class(es), expected >= 1 image each: {empty[:10]}")
     return split
+
+
+def check_files_exist(records: list[Record], root: Path | str, layout: str) -> None:
+    """Refuse records whose image file is missing, naming how many and a few of them."""
+    missing = [r.path for r in records if not Path(r.path).is_file()]
+    if missing:
+        raise DatasetError(f"{root}: {len(missing)} image file(s) named by the {layout} annotations are missing, e.g. {missing[:5]}")
+
+
+def as_int(value, path: Path, field: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise DatasetError(f"{path}: field {field!r} must be an integer, got {value!r}") from e
+
+
+def load_mat(path: Path) -> dict:
+    """A MATLAB .mat file's variables (scipy, ``squeeze_me``); DatasetError naming the file otherwise."""
+    try:
+        from scipy.io import loadmat
+    except ImportError as e:  # pragma: no cover - scipy is in the 'cars' extra
+        raise DatasetError(f"{path}: reading .mat files needs scipy: pip install 'fgvc_ref[cars]'") from e
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found")
+    try:
+        return loadmat(str(path), squeeze_me=True)
+    except Exception as e:  # scipy raises several types for a corrupt file
+        raise DatasetError(f"{path}: not a readable MATLAB .mat file ({type(e).__name__}: {e})") from e
+
+
+def mat_variable(path: Path, var: str, m: dict | None = None) -> np.ndarray:
+    """One variable of a .mat file as a 1-D array; DatasetError listing the variables there when it is absent."""
+    m = load_mat(path) if m is None else m
+    if var not in m:
+        raise DatasetError(f"{path}: variable {var!r} not found; it has {sorted(k for k in m if not k.startswith('__'))}")
+    return np.atleast_1d(m[var])
+
+
+def read_table(path: Path, columns: int, what: str) -> list[list[str]]:
+    """A whitespace-separated text file as rows of exactly ``columns`` fields (the last one keeps its spaces);
+    blank lines are skipped; DatasetError naming ``file:line`` for a short row."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{path}: not a UTF-8 text file ({e})") from e
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        row = line.strip().split(maxsplit=columns - 1)
+        if len(row) != columns:
+            raise DatasetError(f"{path}:{number}: expected {columns} fields ({what}), got {len(row)}: {line.strip()!r}")
+        rows.append(row)
+    return rows

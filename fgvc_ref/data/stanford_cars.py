@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, check_split
+from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, as_int, check_files_exist, check_split, load_mat, mat_variable
 
 LAYOUTS = ("car_ims", "kaggle_devkit", "devkit", "kaggle_folders", "folders")
 SPLITS = ("train", "test")
@@ -71,7 +71,7 @@ def load_stanford_cars(root: Path | str, split: str, *, expected: dict | None = 
     layout = detect_layout(root)
     loader = {"car_ims": _car_ims, "kaggle_devkit": _devkit, "devkit": _devkit, "kaggle_folders": _kaggle_folders, "folders": _folders}[layout]
     records, classes = loader(root, split, layout=layout, class_names=class_names)
-    _check_files_exist(records, root, layout)
+    check_files_exist(records, root, layout)
     exp = expected or {}
     return check_split(LoadedSplit(records, classes, layout), root, split, expected_images=exp.get(split), expected_classes=exp.get("classes"))
 
@@ -79,31 +79,12 @@ def load_stanford_cars(root: Path | str, split: str, *, expected: dict | None = 
 # --- .mat layouts -----------------------------------------------------------------------------
 
 
-def _loadmat(path: Path) -> dict:
-    try:
-        from scipy.io import loadmat
-    except ImportError as e:  # pragma: no cover - scipy is in the 'cars' extra
-        raise DatasetError(f"{path}: reading .mat files needs scipy: pip install 'fgvc_ref[cars]'") from e
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found")
-    try:
-        return loadmat(str(path), squeeze_me=True)
-    except Exception as e:  # scipy raises several types for a corrupt file
-        raise DatasetError(f"{path}: not a readable MATLAB .mat file ({type(e).__name__}: {e})") from e
-
-
 def _mat_strings(path: Path, var: str) -> list[str]:
-    m = _loadmat(path)
-    if var not in m:
-        raise DatasetError(f"{path}: variable {var!r} not found; it has {sorted(k for k in m if not k.startswith('__'))}")
-    return [str(s) for s in np.atleast_1d(m[var])]
+    return [str(s) for s in mat_variable(path, var)]
 
 
 def _mat_rows(path: Path, var: str, fields: tuple[str, ...], m: dict | None = None) -> list[dict]:
-    m = _loadmat(path) if m is None else m
-    if var not in m:
-        raise DatasetError(f"{path}: variable {var!r} not found; it has {sorted(k for k in m if not k.startswith('__'))}")
-    table = np.atleast_1d(m[var])
+    table = mat_variable(path, var, m)
     names = table.dtype.names or ()
     missing = [f for f in fields if f not in names]
     if missing:
@@ -114,15 +95,8 @@ def _mat_rows(path: Path, var: str, fields: tuple[str, ...], m: dict | None = No
         raise DatasetError(f"{path}: {var!r} has a malformed row ({e})") from e
 
 
-def _int(value, path: Path, field: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError) as e:
-        raise DatasetError(f"{path}: field {field!r} must be an integer, got {value!r}") from e
-
-
 def _box(row: dict, path: Path) -> Box:
-    return tuple(_int(row[f], path, f) for f in BOX_FIELDS)  # type: ignore[return-value]
+    return tuple(as_int(row[f], path, f) for f in BOX_FIELDS)  # type: ignore[return-value]
 
 
 def _devkit(root: Path, split: str, *, layout: str, class_names=None) -> tuple[list[Record], list[str]]:
@@ -144,19 +118,19 @@ def _devkit(root: Path, split: str, *, layout: str, class_names=None) -> tuple[l
                 + ". Put the labelled test annotations (cars_test_annos_withlabels.mat, from the original devkit) in the root."
             )
     rows = _mat_rows(annos, "annotations", (*BOX_FIELDS, "class", "fname"))
-    return [Record(str(images / str(r["fname"])), _int(r["class"], annos, "class") - 1, _box(r, annos)) for r in rows], classes
+    return [Record(str(images / str(r["fname"])), as_int(r["class"], annos, "class") - 1, _box(r, annos)) for r in rows], classes
 
 
 def _car_ims(root: Path, split: str, *, layout: str, class_names=None) -> tuple[list[Record], list[str]]:
     path = root / "cars_annos.mat"
-    m = _loadmat(path)
+    m = load_mat(path)
     classes = [str(s) for s in np.atleast_1d(m["class_names"])] if "class_names" in m else None
     if classes is None:
         raise DatasetError(f"{path}: variable 'class_names' not found")
     rows = _mat_rows(path, "annotations", ("relative_im_path", *BOX_FIELDS, "class", "test"), m)
     want = int(split == "test")
-    return [Record(str(root / str(r["relative_im_path"])), _int(r["class"], path, "class") - 1, _box(r, path))
-            for r in rows if _int(r["test"], path, "test") == want], classes
+    return [Record(str(root / str(r["relative_im_path"])), as_int(r["class"], path, "class") - 1, _box(r, path))
+            for r in rows if as_int(r["test"], path, "test") == want], classes
 
 
 # --- folder layouts ---------------------------------------------------------------------------
@@ -181,10 +155,10 @@ def _kaggle_folders(root: Path, split: str, *, layout: str, class_names=None) ->
         if len(row) != 6:
             raise DatasetError(f"{annos}:{line}: expected 6 columns (fname, x1, y1, x2, y2, class), got {len(row)}: {row}")
         fname, *box, cls = (c.strip() for c in row)
-        label = _int(cls, annos, f"class (line {line})") - 1
+        label = as_int(cls, annos, f"class (line {line})") - 1
         if not 0 <= label < len(classes):
             raise DatasetError(f"{annos}:{line}: class {label + 1} is outside 1..{len(classes)} (names.csv)")
-        box = tuple(_int(v, annos, f"box (line {line})") for v in box)
+        box = tuple(as_int(v, annos, f"box (line {line})") for v in box)
         records.append(Record(str(base / split / folder_name(classes[label]) / fname), label, box))  # type: ignore[arg-type]
     return records, classes
 
@@ -199,9 +173,3 @@ def _folders(root: Path, split: str, *, layout: str, class_names=None) -> tuple[
             class_names = _mat_strings(root / "cars_meta.mat", "class_names")
     loaded = load_folder(root, split, class_names=class_names, folder_name=folder_name)
     return loaded.records, loaded.classes
-
-
-def _check_files_exist(records: list[Record], root: Path, layout: str) -> None:
-    missing = [r.path for r in records if not Path(r.path).is_file()]
-    if missing:
-        raise DatasetError(f"{root}: {len(missing)} image file(s) named by the {layout} annotations are missing, e.g. {missing[:5]}")

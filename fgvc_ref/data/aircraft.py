@@ -1,0 +1,73 @@
+"""FGVC-Aircraft (2013b) from its official text files, at the variant, family or manufacturer level.
+
+Maji, Kannala, Rahtu, Blaschko, Vedaldi, "Fine-Grained Visual Classification of Aircraft",
+arXiv:1306.5151, 2013. 10,000 images: ``trainval`` 6,667 and ``test`` 3,333; 100 variants, 70
+families, 30 manufacturers. Layout (``fgvc-aircraft-2013b.tar.gz``; torchvision's ``FGVCAircraft``
+reads the same files)::
+
+    fgvc-aircraft-2013b/data/{variants,families,manufacturers}.txt       one class name per line
+    fgvc-aircraft-2013b/data/images_{variant,family,manufacturer}_{trainval,test}.txt
+                                                                          <7-digit image id> <class name, may hold spaces>
+    fgvc-aircraft-2013b/data/images_box.txt                              <image id> <xmin> <ymin> <xmax> <ymax>
+    fgvc-aircraft-2013b/data/images/<image id>.jpg
+
+Convention: train = ``trainval``, test = ``test``; labels index the level's class file, records
+follow the split file (torchvision's order). Every image carries a 20-pixel copyright banner at the
+bottom which the dataset's README says to remove: each record trims those rows first
+(``trim_bottom``). Boxes are 1-based with the top-left pixel at (1, 1) (the README), which is the
+project's convention as is; a box reaching into the banner is clipped by the trim.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fgvc_ref.data.records import DatasetError, LoadedSplit, Record, as_int, check_files_exist, check_split, read_table
+
+LEVELS = {"variant": "variants.txt", "family": "families.txt", "manufacturer": "manufacturers.txt"}
+FULL = {"variant": {"classes": 100, "train": 6667, "test": 3333}, "family": {"classes": 70, "train": 6667, "test": 3333},
+        "manufacturer": {"classes": 30, "train": 6667, "test": 3333}}
+BANNER = 20  # pixel rows of copyright text at the bottom of every image
+SPLIT_FILE = {"train": "trainval", "test": "test"}
+
+
+def find_data(root: Path | str) -> Path:
+    """The ``data`` folder: ``root/fgvc-aircraft-2013b/data``, ``root/data`` or ``root`` itself."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset root not found (or not a directory)")
+    for data in (root / "fgvc-aircraft-2013b" / "data", root / "data", root):
+        if (data / "variants.txt").is_file() or (data / "images_box.txt").is_file():
+            return data
+    raise DatasetError(f"{root}: no FGVC-Aircraft layout found: expected fgvc-aircraft-2013b/data/ with variants.txt, "
+                       f"images_variant_trainval.txt, images_box.txt and images/; found {sorted(p.name for p in root.iterdir())[:20]}")
+
+
+def load_aircraft(root: Path | str, split: str, *, level: str = "variant", expected: dict | None = None, boxes: bool = True) -> LoadedSplit:
+    """Records of one split at one level (module docstring); ``expected`` defaults to no count check."""
+    if split not in SPLIT_FILE:
+        raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
+    if level not in LEVELS:
+        raise DatasetError(f"aircraft level must be one of {sorted(LEVELS)}, got {level!r}")
+    data = find_data(root)
+    class_file = data / LEVELS[level]
+    if not class_file.is_file():
+        raise DatasetError(f"{class_file}: file not found (the {level} class list)")
+    classes = [line.strip() for line in class_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    index = {name: i for i, name in enumerate(classes)}
+    split_file = data / f"images_{level}_{SPLIT_FILE[split]}.txt"
+    box_of = {}
+    if boxes:
+        for image, *corners in read_table(data / "images_box.txt", 5, "image xmin ymin xmax ymax"):
+            box_of[image] = tuple(as_int(v, data / "images_box.txt", f"box of {image}") for v in corners)
+    records = []
+    for number, (image, name) in enumerate(read_table(split_file, 2, "image class"), 1):
+        if name not in index:
+            raise DatasetError(f"{split_file}:{number}: class {name!r} is not in {class_file.name}")
+        if boxes and image not in box_of:
+            raise DatasetError(f"{data / 'images_box.txt'}: no box for image {image} (listed in {split_file.name})")
+        records.append(Record(str(data / "images" / f"{image}.jpg"), index[name], box_of.get(image), BANNER))
+    check_files_exist(records, data, "FGVC-Aircraft")
+    exp = expected or {}
+    return check_split(LoadedSplit(records, classes, f"aircraft:{level}"), data, split, expected_images=exp.get(split),
+                       expected_classes=exp.get("classes"))

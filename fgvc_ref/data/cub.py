@@ -1,0 +1,82 @@
+"""CUB-200-2011 from its official text files: 200 bird species, 5,994 train and 5,794 test images.
+
+Wah, Branson, Welinder, Perona, Belongie, "The Caltech-UCSD Birds-200-2011 Dataset", Caltech
+technical report CNS-TR-2011-001, 2011. Layout (the official ``CUB_200_2011.tgz``; Kaggle copies
+nest it once more, ``CUB_200_2011/CUB_200_2011/``)::
+
+    images.txt               <image_id> <relative path under images/>
+    image_class_labels.txt   <image_id> <class_id>
+    train_test_split.txt     <image_id> <is_training_image: 1 train, 0 test>
+    bounding_boxes.txt       <image_id> <x> <y> <width> <height>   (pixels, written as floats)
+    classes.txt              <class_id> <class name>
+    images/<class folder>/<image>.jpg
+
+Convention: image and class ids are 1-based; the label is ``class_id - 1``, so classes keep the
+order of ``classes.txt``; records follow ``images.txt``. A box is the common crop
+``(x, y, x + width, y + height)`` in PIL's edge coordinates (``x``, ``y`` the top-left pixel's 0-based
+position), each edge rounded to the nearest pixel, half up: ``left = floor(x + 1/2)``, ``right =
+floor(x + width + 1/2)``, likewise for y. In the project's 1-based inclusive convention that is
+``(left + 1, top + 1, right, bottom)``. The official values are whole numbers, for which this is exact.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, as_int, check_files_exist, check_split, read_table
+
+FULL = {"classes": 200, "train": 5994, "test": 5794}
+FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt", "bounding_boxes.txt", "classes.txt")
+
+
+def find_root(root: Path | str) -> Path:
+    """The folder holding images.txt: ``root``, or ``root/CUB_200_2011``, or ``root/CUB_200_2011/CUB_200_2011``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset root not found (or not a directory)")
+    for base in (root, root / "CUB_200_2011", root / "CUB_200_2011" / "CUB_200_2011"):
+        if (base / "images.txt").is_file():
+            missing = [f for f in FILES if not (base / f).is_file()] + ([] if (base / "images").is_dir() else ["images/"])
+            if missing:
+                raise DatasetError(f"{base}: CUB-200-2011 layout without {missing} (the official CUB_200_2011.tgz has {list(FILES)} and images/)")
+            return base
+    raise DatasetError(f"{root}: no CUB-200-2011 layout found: expected images.txt, {', '.join(FILES[1:])} and images/ in it or in "
+                       f"CUB_200_2011/; found {sorted(p.name for p in root.iterdir())[:20]}")
+
+
+def cub_box(x: float, y: float, width: float, height: float) -> Box:
+    """CUB's ``x y width height`` as a 1-based inclusive box (module docstring)."""
+    left, top = math.floor(x + 0.5), math.floor(y + 0.5)
+    right, bottom = math.floor(x + width + 0.5), math.floor(y + height + 0.5)
+    return left + 1, top + 1, right, bottom
+
+
+def load_cub(root: Path | str, split: str, *, expected: dict | None = FULL, boxes: bool = True) -> LoadedSplit:
+    """Records of one official split; ``boxes=False`` uses whole images (the usual literature protocol)."""
+    if split not in ("train", "test"):
+        raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
+    base = find_root(root)
+    table = lambda name, n, what: {as_int(r[0], base / name, "id"): r[1:] for r in read_table(base / name, n, what)}
+    paths = table("images.txt", 2, "image_id path")
+    labels = table("image_class_labels.txt", 2, "image_id class_id")
+    is_train = table("train_test_split.txt", 2, "image_id is_training_image")
+    bboxes = table("bounding_boxes.txt", 5, "image_id x y width height")
+    classes = [name for _, (name,) in sorted(table("classes.txt", 2, "class_id name").items())]
+    for name, ids in (("image_class_labels.txt", labels), ("train_test_split.txt", is_train), ("bounding_boxes.txt", bboxes)):
+        if ids.keys() != paths.keys():
+            odd = sorted(ids.keys() ^ paths.keys())[:5]
+            raise DatasetError(f"{base / name}: its image ids differ from images.txt's (e.g. {odd})")
+    want = "1" if split == "train" else "0"
+    records = []
+    for image_id, (path,) in paths.items():
+        if is_train[image_id][0] != want:
+            continue
+        try:
+            box = cub_box(*(float(v) for v in bboxes[image_id])) if boxes else None
+        except ValueError:
+            raise DatasetError(f"{base / 'bounding_boxes.txt'}: image {image_id}: box {bboxes[image_id]} is not four numbers") from None
+        records.append(Record(str(base / "images" / path), as_int(labels[image_id][0], base / "image_class_labels.txt", "class_id") - 1, box))
+    check_files_exist(records, base, "CUB-200-2011")
+    exp = expected or {}
+    return check_split(LoadedSplit(records, classes, "cub"), base, split, expected_images=exp.get(split), expected_classes=exp.get("classes"))

@@ -1,0 +1,105 @@
+"""fgvc_ref.data.datasets and `prepare --dataset`: every set prepared from its native layout, end to end."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmark_trees import write_aircraft, write_cub, write_dogs, write_flowers102
+from fgvc_ref.cli import main
+from fgvc_ref.data.cache import load_cache
+from fgvc_ref.data.datasets import NAMES, load_dataset
+from fgvc_ref.data.records import DatasetError
+
+ROOT = Path(__file__).resolve().parents[1]
+WRITERS = {"cub": write_cub, "aircraft": write_aircraft, "aircraft:family": write_aircraft, "dogs": write_dogs, "flowers102": write_flowers102}
+COUNTS = {"cub": (6, 6, 3), "aircraft": (8, 4, 4), "aircraft:family": (8, 4, 2), "dogs": (6, 6, 3), "flowers102": (204, 102, 102)}
+
+
+@pytest.mark.parametrize("name", sorted(WRITERS))
+def test_prepare_reads_each_set_in_its_native_layout_and_writes_a_cache(name, tmp_path, capsys):
+    WRITERS[name](tmp_path / "raw")
+    assert main(["prepare", "--dataset", name, "--data", str(tmp_path / "raw"), "--out", str(tmp_path / "cache"), "--any-size",
+                 "--train-size", "24", "--test-size", "20", "--workers", "1"]) == 0
+    train, test = load_cache(tmp_path / "cache", "train"), load_cache(tmp_path / "cache", "test")
+    n_train, n_test, k = COUNTS[name]
+    assert (len(train.labels), len(test.labels), len(train.classes)) == (n_train, n_test, k)
+    assert train.manifest["dataset"].startswith(name)
+    boxed = name != "flowers102"
+    assert all((s["bbox"] is not None) == boxed for s in train.manifest["sources"])
+    assert all(s.get("trim_bottom", 0) == (20 if name.startswith("aircraft") else 0) for s in test.manifest["sources"])
+
+
+@pytest.mark.parametrize("name", ["cub", "aircraft", "dogs", "flowers102"])
+def test_official_counts_are_enforced_without_any_size(name, tmp_path, capsys):
+    WRITERS[name](tmp_path / "raw")
+    assert main(["prepare", "--dataset", name, "--data", str(tmp_path / "raw"), "--out", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert ("expected" in err or "should have" in err) and not (tmp_path / "cache").exists()
+
+
+def test_no_boxes_drops_every_box_whatever_the_loader(tmp_path):
+    from fgvc_ref.data.synthetic import make_fake_stanford_cars
+
+    fake = make_fake_stanford_cars(tmp_path / "cars", "devkit", classes=3, per_class=2)
+    assert all(r.bbox is not None for r in load_dataset("stanford_cars", fake.root, "train", any_size=True).records)
+    assert all(r.bbox is None for r in load_dataset("stanford_cars", fake.root, "train", any_size=True, boxes=False).records)
+
+
+def test_no_boxes_reaches_the_cache(tmp_path):
+    write_cub(tmp_path / "raw")
+    assert main(["prepare", "--dataset", "cub", "--data", str(tmp_path / "raw"), "--out", str(tmp_path / "cache"), "--any-size",
+                 "--no-boxes", "--train-size", "24", "--test-size", "20", "--workers", "1"]) == 0
+    assert all(s["bbox"] is None for s in load_cache(tmp_path / "cache", "test").manifest["sources"])
+
+
+@pytest.mark.parametrize("name", ["cub", "aircraft", "dogs", "flowers102"])
+def test_an_unreadable_image_stops_preparation_and_is_named(name, tmp_path):
+    from fgvc_ref.data.cache import prepare
+
+    WRITERS[name](tmp_path / "raw")
+    split = load_dataset(name, tmp_path / "raw", "test", any_size=True)
+    Path(split.records[1].path).write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    with pytest.raises(DatasetError, match=rf"(?s)1 of {len(split.records)} test image\(s\) cannot be used.*{Path(split.records[1].path).name}"):
+        prepare(split.records, tmp_path / "cache", split="test", classes=split.classes, size=16, workers=1, progress=False)
+    assert not (tmp_path / "cache" / "test.manifest.json").exists()
+
+
+def test_predict_preprocesses_an_aircraft_image_as_its_cache_stores_it(tmp_path):
+    """The export's preprocessing carries the banner trim: a test file becomes exactly its cached image."""
+    from fgvc_ref.export import preprocessing_of, stored_image
+
+    write_aircraft(tmp_path / "raw")
+    main(["prepare", "--dataset", "aircraft", "--data", str(tmp_path / "raw"), "--out", str(tmp_path / "cache"), "--any-size",
+          "--train-size", "24", "--test-size", "20", "--workers", "1"])
+    prep, classes = preprocessing_of(str(tmp_path / "cache"), 16)
+    test = load_cache(tmp_path / "cache", "test")
+    assert prep["trim_bottom"] == 20 and classes == test.classes
+    for k, source in enumerate(test.manifest["sources"]):
+        assert torch.equal(stored_image(source["path"], prep, tuple(source["bbox"])), test.images[k])
+
+
+def test_unknown_dataset_names_are_refused_with_the_list(tmp_path, capsys):
+    with pytest.raises(DatasetError, match="unknown dataset 'birds'"):
+        load_dataset("birds", tmp_path, "train")
+    with pytest.raises(SystemExit):
+        main(["prepare", "--dataset", "aircraft:model", "--data", str(tmp_path), "--out", str(tmp_path / "c")])
+    assert "aircraft:manufacturer" in capsys.readouterr().err and "flowers102" in NAMES
+
+
+@pytest.mark.slow
+def test_reproduce_sh_runs_the_recipe_on_another_dataset(tmp_path):
+    """`./reproduce.sh --data ROOT --dataset cub` prepares that set and trains on it (one tiny stage here)."""
+    write_cub(tmp_path / "raw")
+    env = {**os.environ, "PYTHON": sys.executable}
+    args = ["--data", str(tmp_path / "raw"), "--dataset", "cub", "--any-size", "--no-boxes", "--out", str(tmp_path / "out"), "--seeds", "1",
+            "--epochs", "1", "--stages", "base", "--set", "model=tiny_cnn", "--set", "weights=none", "--set", "image_size=16"]
+    done = subprocess.run(["bash", "reproduce.sh", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = json.loads((tmp_path / "out" / "cache" / "train.manifest.json").read_text())
+    assert manifest["dataset"] == "cub:cub" and all(s["bbox"] is None for s in manifest["sources"])
+    assert "CUB-200-2011 (whole images, 224 px, ResNet-50)" in (tmp_path / "out" / "RESULTS.md").read_text()
