@@ -149,7 +149,7 @@ MUTANTS = [
     M("evaluate: images resized to the stored size, not the training size", "fgvc_ref/evaluate.py", 'size=run.recipe["image_size"],', 'size=loaded.test_images.shape[-1],', (EV, EX)),
     M("export: boxes ignored by predict", "fgvc_ref/export.py", 'meta["preprocessing"], boxes[k] if boxes else None)', 'meta["preprocessing"], None)', (EX,)),
     M("export: stored size read from the train split", "fgvc_ref/export.py", 'Path(spec) / "test.manifest.json"', 'Path(spec) / "train.manifest.json"', (EX,)),
-    M("export: unboxed images resized whole instead of centre-cropped", "fgvc_ref/export.py", "array, _ = decode(Record(str(path), 0, box), size)", "array, _ = decode(Record(str(path), 0, box), size, whole=True)", (EX,)),
+    M("export: unboxed images resized whole instead of centre-cropped", "fgvc_ref/export.py", "array, _ = decode(Record(str(path), 0, box, preprocessing.get(\"trim_bottom\", 0)), size)", "array, _ = decode(Record(str(path), 0, box, preprocessing.get(\"trim_bottom\", 0)), size, whole=True)", (EX,)),
     M("export: Fashion-MNIST files resized without antialiasing", "fgvc_ref/data/fashion_mnist.py", 'mode="bilinear", antialias=True,', 'mode="bilinear", antialias=False,', (EX, "tests/test_fashion_mnist.py")),
     M("export: probabilities over the batch", "fgvc_ref/export.py", "top = logits.softmax(1).topk(", "top = logits.softmax(0).topk(", (EX,)),
     M("export: one bad file stops the rest", "fgvc_ref/export.py", 'results.append((path, f"{e}"))', "raise", (EX,)),

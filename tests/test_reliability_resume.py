@@ -152,3 +152,30 @@ def test_reliability_14_out_of_memory_at_a_step_is_a_clear_error_and_resume_stil
     monkeypatch.setattr(T, "train_step", real)
     assert main([*args, "--out", str(tmp_path / "b")]) == 0
     assert_same_final_state(tmp_path / "a", tmp_path / "b")
+
+
+def test_reliability_4_a_signal_inside_a_step_saves_after_that_step_and_the_resume_replays_nothing(cache, tmp_path, monkeypatch):
+    """Deterministic mid-epoch stop (the subprocess tests above land where the timing puts them): SIGTERM arrives during
+    the 3rd step of epoch 1; the checkpoint is (epoch 1, step 3), and resuming from it equals an uninterrupted run."""
+    import os
+
+    import fgvc_ref.train as trainer
+    from fgvc_ref.checkpoint import checkpoint_name
+
+    recipe, data = tiny("ema", 4, "path=fast", "batch_size=4", "ema_steps=2"), load_data(cache)  # 24 images: 6 steps an epoch
+    train(recipe, data, tmp_path / "a", seed=5, device="cpu", progress=False)
+    real, calls = trainer.train_step, {"n": 0}
+
+    def step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 6 + 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_step", step)
+    with pytest.raises(trainer.Interrupted) as stopped:
+        train(recipe, data, tmp_path / "b", seed=5, device="cpu", progress=False)
+    assert stopped.value.checkpoint.name == checkpoint_name(1, 3) and stopped.value.exit_code == 143
+    monkeypatch.setattr(trainer, "train_step", real)
+    train(recipe, data, tmp_path / "b", seed=5, device="cpu", progress=False)
+    assert_same_final_state(tmp_path / "a", tmp_path / "b")
