@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 
 EPILOG = """typical use:
   python -m fgvc_ref prepare --data /path/to/stanford_cars --out cache/cars
@@ -154,7 +153,7 @@ def _evaluate(args: argparse.Namespace) -> int:
           f"({r['images']} images)" + ("" if r["same_data_as_training"] else "; not the data the run was trained on"))
     for p in r["most_confused"][:5]:
         print(f"  {p['true']} -> {p['predicted']}: {p['count']} images ({100 * p['share_of_true_class']:.1f}% of {p['true']})")
-    print(f"written to {args.out or Path(args.run) / ('evaluation-' + r['weights'])}/evaluation.{{json,md}} (+ PNGs)")
+    print(f"written to {r['out']}/evaluation.{{json,md}} (+ PNGs)")
     return 0
 
 

@@ -151,6 +151,7 @@ def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str |
     }
     out = Path(out) if out else run.path / f"evaluation-{run.weights}"
     out.mkdir(parents=True, exist_ok=True)
+    result["out"] = str(out)
     atomic_write(out / "evaluation.json", lambda f: f.write(json.dumps(result, indent=1).encode()))
     pictures = [p for p in (_confusion_figure(result, out / "confusion.png"),
                             _pairs_strip(result, loaded.test_images, loaded.test_labels, predicted, out / "confused_pairs.png")) if p]
