@@ -114,13 +114,13 @@ def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str |
                  device: str | None = None, pairs: int = 10, verify_sources: bool = True) -> dict:
     """Evaluate a finished run on ``data`` (default: the run's own data spec) and write the results to ``out``
     (default ``RUN_DIR/evaluation-<weights>``); returns what ``evaluation.json`` holds."""
-    from fgvc_ref.data.sources import load_data
+    from fgvc_ref.data.sources import load_test
     from fgvc_ref.train import predict_logits
 
     run = load_run(run_dir, weights)
     spec = data or run.recipe["data"]
     try:
-        loaded = load_data(spec, verify_sources=verify_sources)
+        loaded = load_test(spec, verify_sources=verify_sources)
     except ValueError as e:
         raise ValueError(f"{e}\n(the data the run was trained on, {spec!r}, is not readable here: give --cache DIR or --data SPEC)"
                          if data is None else str(e)) from e

@@ -1,5 +1,7 @@
 """fgvc_ref.data.sources: data spec strings, the per-class subsets of the proxy, the data fingerprint."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -41,3 +43,17 @@ def test_per_class_subsets_are_balanced_prefixes_of_the_full_split_with_their_ow
     assert small.classes == full.classes and small.name == "fashion-mnist:tops@32,train=7,test=3"
     assert len({full.fingerprint, small.fingerprint, load_data("fashion-mnist:tops@32,train=8,test=3").fingerprint,
                 load_data("fashion-mnist:tops@28,train=7,test=3").fingerprint}) == 4  # a resumed run cannot mix them
+
+
+def test_load_test_gives_the_test_split_and_fingerprint_of_load_data_without_the_train_images(cache):
+    """Evaluation reads only the test split; the fingerprint still names the whole data, as training recorded it."""
+    from fgvc_ref.data.sources import load_data, load_test
+
+    whole, test = load_data(cache), load_test(cache)
+    assert torch.equal(test.test_images, whole.test_images) and torch.equal(test.test_labels, whole.test_labels)
+    assert (test.classes, test.fingerprint, test.name) == (whole.classes, whole.fingerprint, whole.name)
+    (Path(cache) / "train.pt").rename(Path(cache) / "train.moved")  # not read at all
+    try:
+        assert load_test(cache).fingerprint == whole.fingerprint
+    finally:
+        (Path(cache) / "train.moved").rename(Path(cache) / "train.pt")

@@ -59,8 +59,40 @@ def load_data(spec: str | Path, *, verify_sources: bool = True) -> Data:
         train, test = load_cache(text, "train", verify_sources=verify_sources), load_cache(text, "test", verify_sources=verify_sources)
         if train.classes != test.classes:
             raise DatasetError(f"{text}: train and test caches have different class lists ({len(train.classes)} vs {len(test.classes)})")
-    ident = json.dumps([train.manifest.get("data_sha256") or train.manifest.get("sources"),
-                        test.manifest.get("data_sha256") or test.manifest.get("sources"), train.classes]
-                       + ([text] if text.startswith("fashion-mnist") else []), sort_keys=True, default=str)
-    fingerprint = hashlib.sha256(ident.encode()).hexdigest()
+    fingerprint = _fingerprint(train.manifest, test.manifest, train.classes, text)
     return Data(train.images, train.labels, test.images, test.labels, train.classes, fingerprint, text, train.sizes, train.cropped)
+
+
+class TestData(NamedTuple):
+    test_images: torch.Tensor  # uint8 N x 3 x S x S
+    test_labels: torch.Tensor
+    classes: list[str]
+    fingerprint: str  # the same as load_data's for the same spec
+    name: str
+
+
+def load_test(spec: str | Path, *, verify_sources: bool = True) -> TestData:
+    """The test split alone, with the fingerprint :func:`load_data` gives the whole: of a prepared cache, the train
+    split's manifest is read but not its images (evaluation; a Stanford Cars train split is about 1.6 GB)."""
+    text = str(spec)
+    if text.startswith("fashion-mnist") or not Path(text).is_dir():  # Fashion-MNIST is small; a bad spec gets load_data's error
+        d = load_data(text, verify_sources=verify_sources)
+        return TestData(d.test_images, d.test_labels, d.classes, d.fingerprint, d.name)
+    from fgvc_ref.data.cache import load_cache
+
+    test = load_cache(text, "test", verify_sources=verify_sources)
+    try:
+        train_manifest = json.loads((Path(text) / "train.manifest.json").read_text())
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{text}: the train split's manifest is missing or unreadable ({e}); prepare the cache again") from e
+    if train_manifest.get("classes") != test.classes:
+        raise DatasetError(f"{text}: train and test caches have different class lists")
+    return TestData(test.images, test.labels, test.classes, _fingerprint(train_manifest, test.manifest, test.classes, text), text)
+
+
+def _fingerprint(train_manifest: dict, test_manifest: dict, classes: list[str], text: str) -> str:
+    """The data's identity, checked on resume: the splits' data hashes (or sources) and the class list."""
+    ident = json.dumps([train_manifest.get("data_sha256") or train_manifest.get("sources"),
+                        test_manifest.get("data_sha256") or test_manifest.get("sources"), classes]
+                       + ([text] if text.startswith("fashion-mnist") else []), sort_keys=True, default=str)
+    return hashlib.sha256(ident.encode()).hexdigest()
