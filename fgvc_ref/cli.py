@@ -44,19 +44,25 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from fgvc_ref.data.cache import prepare
+    from fgvc_ref.data.cache import prepare_dataset
     from fgvc_ref.data.datasets import load_dataset
 
     sizes = {"train": args.train_size, "test": args.test_size}
-    loaded = {split: load_dataset(args.dataset, args.data, split, any_size=args.any_size, boxes=not args.no_boxes, bbox_csv=args.bbox_csv)
-              for split in sizes}  # load and check both splits before writing anything
+    hub = dict(image_column=args.image_column, label_column=args.label_column, box_column=args.box_column, box_format=args.box_format,
+               config=args.hub_config)
+    loaded = {split: load_dataset(args.dataset, args.data, split, any_size=args.any_size, boxes=not args.no_boxes, bbox_csv=args.bbox_csv,
+                                  layout=args.layout, **hub) for split in sizes}  # load and check both splits before writing anything
     if loaded["train"].classes != loaded["test"].classes:
         raise ValueError(f"{args.data}: train and test have different classes ({len(loaded['train'].classes)} vs {len(loaded['test'].classes)})")
+    for note in dict.fromkeys(n for data in loaded.values() for n in data.notes):  # each note once, in order
+        print(note, file=sys.stderr)
     for split, data in loaded.items():
         boxed = sum(r.bbox is not None for r in data.records)
         print(f"{split}: {len(data.records)} images ({boxed} with a box), {len(data.classes)} classes ({data.layout} layout)", file=sys.stderr)
-        prepare(data.records, args.out, split=split, classes=data.classes, size=sizes[split], workers=args.workers,
-                dataset=f"{args.dataset}:{data.layout}", params={"data_root": str(args.data), "size": sizes[split], "boxes": not args.no_boxes})
+    if not any(r.bbox is not None for data in loaded.values() for r in data.records):
+        print("no boxes: every image is used whole, which is not the blog's box-crop protocol (docs/data.md)", file=sys.stderr)
+    prepare_dataset(loaded, args.out, sizes=sizes, workers=args.workers, dataset=args.dataset,
+                    params={"data_root": str(args.data), "boxes": not args.no_boxes})
     print(f"cache ready in {args.out}")
     return 0
 
@@ -233,6 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
     p.add_argument("--any-size", action="store_true", help="do not enforce the dataset's class and image counts (e.g. 196 / 8,144 / 8,041 for Stanford Cars)")
     p.add_argument("--bbox-csv", default=None, help="folder datasets: headerless CSV of <class>/<image>,x1,y1,x2,y2 (1-based)")
+    p.add_argument("--layout", default=None, metavar="NAME",
+                   help="use this layout instead of detecting one (Stanford Cars: devkit, kaggle_devkit, car_ims, kaggle_folders, hf_repo, "
+                        "hf_save_to_disk, folders; a wrong name lists the dataset's own)")
+    p.add_argument("--image-column", default=None, metavar="NAME", help="Hugging Face copies: the column holding the images (default: the Image feature)")
+    p.add_argument("--label-column", default=None, metavar="NAME", help="Hugging Face copies: the column holding the labels (default: the ClassLabel feature)")
+    p.add_argument("--box-column", default=None, metavar="NAME", help="Hugging Face copies: a column of boxes to crop to (default: none; give --box-format)")
+    p.add_argument("--box-format", default=None, choices=["xyxy", "xywh", "voc"],
+                   help="the box column's convention: xyxy pixel edges 0-based (PIL crop box), xywh left/top/width/height (COCO), voc 1-based inclusive")
+    p.add_argument("--hub-config", default=None, metavar="NAME", help="Hugging Face snapshots: the card's config to read (default: its default)")
     p.set_defaults(func=_prepare)
 
     from fgvc_ref.data.stanford_cars import LAYOUTS
@@ -326,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gallery", help="draw what each augmentation does to a photo, from the code that trains",
                        description="Draw the 14 TrivialAugment ops at low, middle and high magnitude, and training samples of each "
                                    "policy from the reference and the fast path, into one PNG (exact pixels).")
-    g.add_argument("--out", default="docs/augmentations.png", help="PNG to write (default: %(default)s)")
+    g.add_argument("--out", default="runs/gallery/augmentations.png",
+                   help="PNG to write (default: %(default)s; the repository's docs/augmentations.png is made with --out docs/augmentations.png)")
     g.add_argument("--image", default=None, help="a photo (default: scikit-image's bundled cat photo)")
     g.add_argument("--size", type=int, default=96, help="cell size in pixels (default: %(default)s)")
     g.add_argument("--seed", type=int, default=0, help="seed of the training samples (default: %(default)s)")
@@ -343,11 +359,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.argv = argv
+    shown = warnings.showwarning  # a warning is a line for the user here, not a traceback-style report
+    warnings.showwarning = lambda message, category, *rest, **kw: print(f"warning: {message}", file=sys.stderr)
     try:
         return args.func(args)
     except ValueError as e:  # user errors (DatasetError included): a clear message, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        warnings.showwarning = shown

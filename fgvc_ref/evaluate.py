@@ -1,7 +1,6 @@
 """After training: evaluate a finished run on a test set and show which classes it confuses.
 
-:func:`load_run` rebuilds a finished run's network from its ``final.pt`` (the EMA's weights or the
-raw ones) without downloading anything. :func:`evaluate_run` classifies a test set exactly as the
+:func:`evaluate_run` classifies a test set exactly as the
 trainer's evaluation does (same cache images, resize, normalisation, batches and memory format), so
 on the run's own test set its top-1 equals the run's logged last-epoch number. It reports:
 
@@ -28,45 +27,7 @@ import torch
 from torch import nn
 
 from fgvc_ref.data.cache import atomic_write
-from fgvc_ref.train import FINAL
-
-
-class Run(NamedTuple):
-    model: nn.Module  # in eval mode, on the CPU
-    weights: str  # "ema" or "raw"
-    recipe: dict  # the run's recipe.json
-    classes: list[str] | None  # names in label order, when final.pt records them
-    path: Path
-
-
-def load_run(run_dir: Path | str, weights: str | None = None) -> Run:
-    """A finished run's network with its EMA weights (``weights="ema"``, the default when the run has an EMA)
-    or its raw weights (``"raw"``)."""
-    from fgvc_ref.model import build_model
-
-    run_dir = Path(run_dir)
-    if not (run_dir / FINAL).is_file():
-        if not run_dir.is_dir():
-            raise ValueError(f"{run_dir}: no such run folder")
-        unfinished = sorted(p.name for p in run_dir.glob("ckpt_*"))
-        raise ValueError(f"{run_dir}: not a finished run (no {FINAL}" + (f"; checkpoints {unfinished[-1:]} say it is unfinished: run "
-                         "its train command again to finish it)" if unfinished else ")"))
-    if weights not in (None, "ema", "raw"):
-        raise ValueError(f"weights must be 'ema' or 'raw', got {weights!r}")
-    final = torch.load(run_dir / FINAL, map_location="cpu", weights_only=True)
-    recipe = json.loads((run_dir / "recipe.json").read_text())
-    weights = weights or ("ema" if final.get("ema") is not None else "raw")
-    if weights == "ema" and final.get("ema") is None:
-        raise ValueError(f"{run_dir}: this run has no EMA (stage {recipe.get('name')!r}); use weights 'raw'")
-    state = final["ema"]["module"] if weights == "ema" else final["model"]
-    model = build_model(recipe["model"], num_classes(state), "none")
-    model.load_state_dict(state)
-    return Run(model.eval(), weights, recipe, final.get("classes"), run_dir)
-
-
-def num_classes(state: dict) -> int:
-    """K, the rows of the last 2-D weight of a classification state dict (its head)."""
-    return [v for v in state.values() if v.dim() == 2][-1].shape[0]
+from fgvc_ref.run import Run, load_run, num_classes
 
 
 def confusion_matrix(target: torch.Tensor, predicted: torch.Tensor, k: int) -> torch.Tensor:
@@ -110,6 +71,42 @@ def cluster_order(cm: torch.Tensor) -> list[int]:
     return order
 
 
+def is_photo_folder(spec: str | Path) -> bool:
+    """A folder of class folders of photos (not a prepared cache, not a Fashion-MNIST spec)."""
+    return Path(spec).is_dir() and not (Path(spec) / "test.manifest.json").exists() and not (Path(spec) / "train.manifest.json").exists()
+
+
+def photos(folder: str | Path, run: Run):
+    """A user's labelled photos, ``FOLDER/<class>/<image>``, as a test set for ``run``: each image decoded in its
+    displayed frame (EXIF orientation applied) and preprocessed as ``predict`` does it (the run's own evaluation
+    preprocessing, a whole image: resize and centre crop). Class folders are matched to the run's class names ("/"
+    spelled "-"); every unreadable image is listed in one error."""
+    from fgvc_ref.data.folder import load_folder
+    from fgvc_ref.data.records import DatasetError
+    from fgvc_ref.data.sources import TestData
+    from fgvc_ref.export import preprocessing_of, stored_image
+
+    preprocessing, classes = preprocessing_of(run.recipe["data"], run.recipe["image_size"])
+    classes = list(run.classes or classes)
+    folder = Path(folder)
+    loaded = load_folder(folder.parent, folder.name, class_names=classes, folder_name=lambda name: name.replace("/", "-"),
+                         allow_empty=True)
+    for note in loaded.notes:
+        print(note, file=sys.stderr)
+    images, bad = [], []
+    for r in loaded.records:
+        try:
+            images.append(stored_image(r.path, preprocessing))
+        except (DatasetError, OSError) as e:
+            bad.append(str(e))
+    if bad:
+        raise DatasetError(f"{len(bad)} of {len(loaded.records)} image(s) in {folder} cannot be used:\n  " + "\n  ".join(bad))
+    if not images:
+        raise DatasetError(f"{folder}: no images in its class folders")
+    labels = torch.tensor([r.label for r in loaded.records], dtype=torch.int64)
+    return TestData(torch.stack(images), labels, classes, "", str(folder))
+
+
 def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str | None = None, out: Path | str | None = None,
                  device: str | None = None, pairs: int = 10, verify_sources: bool = True) -> dict:
     """Evaluate a finished run on ``data`` (default: the run's own data spec) and write the results to ``out``
@@ -120,7 +117,7 @@ def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str |
     run = load_run(run_dir, weights)
     spec = data or run.recipe["data"]
     try:
-        loaded = load_test(spec, verify_sources=verify_sources)
+        loaded = photos(spec, run) if is_photo_folder(spec) else load_test(spec, verify_sources=verify_sources)
     except ValueError as e:
         raise ValueError(f"{e}\n(the data the run was trained on, {spec!r}, is not readable here: give --cache DIR or --data SPEC)"
                          if data is None else str(e)) from e

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +62,7 @@ def preprocessing_of(spec: str, image_size: int) -> tuple[dict, list[str]]:
 
 def export_run(run_dir: Path | str, out: Path | str, *, weights: str | None = None, data: str | None = None) -> Path:
     """Write ``out`` (a plain state dict) and ``out`` with suffix ``.json`` (classes, preprocessing); returns ``out``."""
-    from fgvc_ref.evaluate import load_run, num_classes
+    from fgvc_ref.run import load_run, num_classes
 
     run = load_run(run_dir, weights)
     out = Path(out)
@@ -113,38 +115,68 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
 
 def stored_image(path: Path | str, preprocessing: dict, box=None) -> torch.Tensor:
     """One image file as its uint8 ``3 x S x S`` stored form (S = ``stored_size``), as ``prepare`` (or the
-    Fashion-MNIST loader) would store a test image; raises DatasetError for an unreadable file."""
-    from fgvc_ref.data.cache import decode
+    Fashion-MNIST loader) would store a test image, but in the displayed frame: the file's EXIF orientation is
+    applied (a user's photo means what a viewer shows) and ``box`` is read in that frame. Raises DatasetError for
+    an unreadable file."""
+    from fgvc_ref.data.cache import crop_box, stored_form
+    from fgvc_ref.data.images import decode_image
 
     size = preprocessing["stored_size"]
-    if not Path(path).is_file():
-        raise DatasetError(f"{path}: no such file")
+    img = decode_image(path, str(path), orientation="apply").image
     if preprocessing["kind"] == "cache":
-        array, _ = decode(Record(str(path), 0, box, preprocessing.get("trim_bottom", 0)), size)
+        array, _ = stored_form(img, size, bbox=box, trim_bottom=preprocessing.get("trim_bottom", 0), name=str(path))
         return torch.from_numpy(array).permute(2, 0, 1).contiguous()
-    from PIL import Image
-
-    from fgvc_ref.data.cache import crop_box
     from fgvc_ref.data.fashion_mnist import resize_grey
 
-    try:
-        with Image.open(path) as img:
-            img = img.convert("L")
-    except (OSError, SyntaxError, ValueError) as e:
-        raise DatasetError(f"{path}: not a readable image ({type(e).__name__}: {e})") from e
+    img = img.convert("L")  # exact for a grey file: R = G = B = v gives v
     if box is not None:
         img = crop_box(img, box, str(path))
     grey = resize_grey(torch.from_numpy(np.asarray(img).copy()).view(1, 1, img.height, img.width), size)
     return grey[0].expand(3, -1, -1).contiguous()
 
 
+class BoxExpected(UserWarning):
+    """A model trained and evaluated on box crops is asked about whole images."""
+
+
+def image_files(paths: list[str]) -> tuple[list[str], str | None]:
+    """The arguments with each folder replaced by its image files (sorted; junk skipped, :func:`~fgvc_ref.data.images.scan`),
+    and the note on what was skipped."""
+    from collections import Counter
+
+    from fgvc_ref.data.images import junk_note, scan
+
+    files, skipped, examples = [], Counter(), {}
+    for p in paths:
+        if Path(p).is_dir():
+            found = scan(p)
+            files += [str(f) for f in found.files]
+            skipped.update(found.skipped)
+            examples = {**found.examples, **examples}
+        else:
+            files.append(p)
+    return files, junk_note(skipped, examples, ", ".join(p for p in paths if Path(p).is_dir()))
+
+
 def predict(model_path: Path | str, images: list[str], *, boxes: list | None = None, topk: int = 5, device: str | None = None):
-    """For each image file: ``(path, [(class, probability), ...] top-k)`` or ``(path, error message)``."""
+    """For each image file (a folder stands for its image files): ``(path, [(class, probability), ...])``, the ``topk``
+    classes by their probability over all K classes (softmax of the logits), or ``(path, error message)``. Images are
+    read in the displayed frame (EXIF orientation applied; a box is in that frame). Warns (:class:`BoxExpected`) when the
+    model was trained and evaluated on box crops and no box is given."""
     from fgvc_ref.train import predict_logits
 
     model, meta = load_exported(model_path)
+    if boxes and any(Path(p).is_dir() for p in images):
+        raise ValueError("--box goes with image files, one per file, not with a folder")
+    images, note = image_files(list(images))
+    if note:
+        print(note, file=sys.stderr)
     if boxes and len(boxes) != len(images):
         raise ValueError(f"give one --box per image, in order ({len(boxes)} boxes for {len(images)} images), or none")
+    if not boxes and meta["preprocessing"].get("test_images_had_boxes"):
+        warnings.warn(f"{model_path} was trained and evaluated on box crops; without --box each image is used whole (resized and "
+                      "centre-cropped), which this model never saw, and its answers change: give --box x1,y1,x2,y2 per image "
+                      "(1-based pixels, in the picture as displayed)", BoxExpected, stacklevel=2)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     memory_format = torch.channels_last if meta.get("channels_last") else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format)

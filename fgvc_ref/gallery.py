@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from fgvc_ref.data.images import decode_image
 from fgvc_ref.mosaic import Section, draw
 from fgvc_ref.transforms import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, TrainTransform
 from fgvc_ref.trivial_augment import OPS, apply_ops_batch
@@ -41,7 +42,7 @@ def default_photo() -> Image.Image:
         import skimage
     except ImportError:
         raise ValueError("the default photo comes with scikit-image (pip install scikit-image); or give --image PATH") from None
-    return Image.open(Path(skimage.__file__).parent / "data" / "chelsea.png").convert("RGB")
+    return decode_image(Path(skimage.__file__).parent / "data" / "chelsea.png", orientation="apply").image
 
 
 def square(img: Image.Image, size: int) -> torch.Tensor:
@@ -82,10 +83,7 @@ def sections(photo: Image.Image, size: int = 96, seed: int = 0) -> list[Section]
 
 
 def write_gallery(out: Path | str, image: Path | str | None = None, *, size: int = 96, seed: int = 0) -> Path:
-    try:
-        photo = Image.open(image).convert("RGB") if image else default_photo()
-    except (OSError, SyntaxError) as e:
-        raise ValueError(f"{image}: not a readable image ({type(e).__name__}: {e})") from e
+    photo = decode_image(image, orientation="apply").image if image else default_photo()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     draw(sections(photo, size, seed), size).save(out)

@@ -145,7 +145,7 @@ MUTANTS = [
     M("evaluate: per-class images counted by prediction", "fgvc_ref/evaluate.py", '"images": int(cm[c].sum()), "correct"', '"images": int(cm[:, c].sum()), "correct"', (EV,)),
     M("evaluate: top-k compares against the top-1 only", "fgvc_ref/evaluate.py", "(logits.topk(k, dim=1).indices == target.unsqueeze(1)).any(1)", "(logits.topk(k, dim=1).indices[:, :1] == target.unsqueeze(1)).any(1)", (EV,)),
     M("evaluate: clusters grow at one end only", "fgvc_ref/evaluate.py", "for at_start, end in ((False, chain[-1]), (True, chain[0]))", "for at_start, end in ((False, chain[-1]),)", (EV,)),
-    M("evaluate: EMA default takes the raw weights", "fgvc_ref/evaluate.py", 'state = final["ema"]["module"] if weights == "ema" else final["model"]', 'state = final["model"]', (EV, EX)),
+    M("evaluate: EMA default takes the raw weights", "fgvc_ref/run.py", 'state = final["ema"]["module"] if weights == "ema" else final["model"]', 'state = final["model"]', (EV, EX)),
     M("evaluate: images resized to the stored size, not the training size", "fgvc_ref/evaluate.py", 'size=run.recipe["image_size"],', 'size=loaded.test_images.shape[-1],', (EV, EX)),
     M("export: boxes ignored by predict", "fgvc_ref/export.py", 'meta["preprocessing"], boxes[k] if boxes else None)', 'meta["preprocessing"], None)', (EX,)),
     M("export: stored size read from the train split", "fgvc_ref/export.py", 'Path(spec) / "test.manifest.json"', 'Path(spec) / "train.manifest.json"', (EX,)),

@@ -103,3 +103,63 @@ def test_reproduce_sh_runs_the_recipe_on_another_dataset(tmp_path):
     manifest = json.loads((tmp_path / "out" / "cache" / "train.manifest.json").read_text())
     assert manifest["dataset"] == "cub:cub" and all(s["bbox"] is None for s in manifest["sources"])
     assert "CUB-200-2011 (whole images, 224 px, ResNet-50)" in (tmp_path / "out" / "RESULTS.md").read_text()
+
+
+def mac_copy(source: Path, target: Path) -> None:
+    """``source`` copied as macOS and other tools leave it: an AppleDouble ``._`` file beside every file, ``.DS_Store``
+    in every folder, ``__MACOSX/``, ``@eaDir/`` and ``.ipynb_checkpoints/`` at the top, ``Thumbs.db`` and ``desktop.ini``
+    in a class folder."""
+    import shutil
+
+    shutil.copytree(source, target)
+    for folder in [target, *[p for p in target.rglob("*") if p.is_dir()]]:
+        for f in [p for p in folder.iterdir() if p.is_file()]:
+            (folder / f"._{f.name}").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+        (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    for junk in ("__MACOSX", "@eaDir", ".ipynb_checkpoints"):
+        (target / junk / "train").mkdir(parents=True)
+        (target / junk / "train" / "._x.jpg").write_bytes(b"junk")
+    if (target / "train").is_dir():  # class folders
+        a_class = next(p for p in (target / "train").iterdir() if p.is_dir() and not p.name.startswith("."))
+        (a_class / "Thumbs.db").write_bytes(b"junk")
+        (a_class / "desktop.ini").write_text("[.ShellClassInfo]")
+        (target / "train" / "__MACOSX").mkdir()
+
+
+@pytest.mark.parametrize("dataset, layout", [("stanford_cars", "folders"), ("folder", "folders"), ("stanford_cars", "hf_repo")])
+def test_a_copy_full_of_os_junk_prepares_like_the_clean_copy_with_one_summary_line(dataset, layout, tmp_path, capsys):
+    from fgvc_ref.data.synthetic import make_fake_stanford_cars
+
+    clean = make_fake_stanford_cars(tmp_path / "clean", layout, classes=3, per_class=2).root
+    mac_copy(clean, tmp_path / "mac")
+    args = ["--dataset", dataset, "--any-size", "--train-size", "24", "--test-size", "20", "--workers", "1"]
+    assert main(["prepare", "--data", str(clean), "--out", str(tmp_path / "c1"), *args]) == 0
+    capsys.readouterr()
+    assert main(["prepare", "--data", str(tmp_path / "mac"), "--out", str(tmp_path / "c2"), *args]) == 0
+    err = capsys.readouterr().err
+    assert "not a readable image" not in err and "BytesIO" not in err
+    if layout == "folders":
+        notes = [line for line in err.splitlines() if line.startswith("skipped ")]
+        assert len(notes) == 2, err  # one line per split
+        assert "._* (macOS AppleDouble)" in notes[0] and "find '" in notes[0] and "-name '._*'" in notes[0]
+    for split in ("train", "test"):
+        a, b = load_cache(tmp_path / "c1", split), load_cache(tmp_path / "c2", split)
+        assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels) and a.classes == b.classes
+
+
+def test_when_no_image_can_be_read_nothing_is_left_behind(tmp_path, capsys):
+    """All unreadable: exit 2, no cache folder. The test split unreadable after a good train split: nothing published."""
+    from fgvc_ref.data.synthetic import make_fake_stanford_cars
+
+    raw = make_fake_stanford_cars(tmp_path / "raw", "folders", classes=2, per_class=2).root
+    for f in (raw / "train").rglob("*.jpg"):
+        f.write_bytes(b"not an image")
+    args = ["--any-size", "--workers", "1", "--train-size", "24", "--test-size", "20"]
+    assert main(["prepare", "--data", str(raw), "--out", str(tmp_path / "new"), *args]) == 2
+    assert "nothing was written" in capsys.readouterr().err and not (tmp_path / "new").exists()
+    raw2 = make_fake_stanford_cars(tmp_path / "raw2", "folders", classes=2, per_class=2).root
+    next((raw2 / "test").rglob("*.jpg")).write_bytes(b"")
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "mine.txt").write_text("a file of the user's")
+    assert main(["prepare", "--data", str(raw2), "--out", str(tmp_path / "kept"), *args]) == 2
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["mine.txt"]

@@ -41,7 +41,7 @@ def test_counts_missing_lists_and_bad_xml_are_named(dogs, tmp_path):
         load_dogs(dogs["root"], "train", expected=FULL)
     tree = write_dogs(tmp_path / "a")
     (tmp_path / "a" / "lists" / "test_list.mat").unlink()
-    with pytest.raises(DatasetError, match=r"without \['test_list.mat \(or lists/\)'\].*lists.tar"):
+    with pytest.raises(DatasetError, match=r"lacks \['test_list.mat or lists/test_list.mat'\].*lists.tar"):
         load_dogs(tmp_path / "a", "test", expected=None)
     victim = next(i for i in tree["images"] if i["split"] == "train")
     note = tmp_path / "a" / "Annotation" / victim["path"].split("/")[-2] / victim["path"].split("/")[-1][:-4]

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from fgvc_ref.cli import main
 from fgvc_ref.data.sources import load_data
-from fgvc_ref.evaluate import cluster_order, confusion_matrix, evaluate_run, load_run, most_confused, top_k_accuracy
+from fgvc_ref.checkpoint import checkpoint_name
+from fgvc_ref.evaluate import cluster_order, confusion_matrix, evaluate_run, most_confused, top_k_accuracy
+from fgvc_ref.run import load_run
 from fgvc_ref.train import train
 from runs import make_planted_cache, tiny
 
@@ -136,9 +138,10 @@ def test_a_missing_or_unfinished_run_is_refused_with_what_to_do(tmp_path, capsys
     assert main(["evaluate", str(tmp_path / "nope")]) == 2
     assert "no such run folder" in capsys.readouterr().err
     (tmp_path / "half").mkdir()
-    (tmp_path / "half" / "ckpt_e000003_s000000.pt").write_bytes(b"")
+    (tmp_path / "half" / checkpoint_name(3, 0)).write_bytes(b"")
     assert main(["evaluate", str(tmp_path / "half")]) == 2
-    assert "not a finished run" in (err := capsys.readouterr().err) and "train command again" in err
+    assert "not a finished run" in (err := capsys.readouterr().err) and f"checkpoint {checkpoint_name(3, 0)} says" in err
+    assert "train command again" in err
 
 
 def test_ema_weights_of_a_run_without_ema_and_a_wrong_class_count_are_refused(planted, tmp_path, cache):

@@ -1,6 +1,7 @@
 """fgvc_ref.export: plain state dicts that torchvision loads, and predictions made as evaluation makes them."""
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,8 @@ import torchvision
 
 from fgvc_ref.cli import main
 from fgvc_ref.data.sources import load_data
-from fgvc_ref.evaluate import load_run
-from fgvc_ref.export import export_run, load_exported, parse_box, predict
+from fgvc_ref.run import load_run
+from fgvc_ref.export import BoxExpected, export_run, load_exported, parse_box, predict
 from fgvc_ref.train import eval_batches, predict_logits, train
 from runs import make_planted_cache, tiny
 
@@ -132,7 +133,7 @@ def test_an_unreadable_image_is_refused_alone_and_the_others_are_classified(resn
     captured = capsys.readouterr()
     assert code == 1
     assert captured.out.count(good) == 2 and captured.out.count("%") == 4
-    assert "broken.jpg: not a readable image" in captured.err and "missing.png: no such file" in captured.err
+    assert "broken.jpg: not a readable image" in captured.err and "missing.png: cannot be read (No such file" in captured.err
 
 
 @pytest.mark.parametrize("box, message", [("1,2,3", "four positive integers"), ("5,5,2,9", "x1 <= x2"), ("a,b,c,d", "four positive")])
@@ -157,3 +158,79 @@ def test_the_export_cli_names_both_files(resnet_run, tmp_path, capsys):
     run, _ = resnet_run
     assert main(["export", str(run), "--out", str(tmp_path / "m.pt"), "--weights", "raw"]) == 0
     assert "m.json" in capsys.readouterr().out and json.loads((tmp_path / "m.json").read_text())["weights"] == "raw"
+
+
+def _turned(path: Path, out: Path, orientation: int) -> None:
+    """``path``'s picture stored as a phone stores it: pixels turned, with the EXIF tag that turns them back."""
+    from PIL import Image
+
+    turn = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270, 3: Image.Transpose.ROTATE_180}[orientation]
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.open(path).convert("RGB").transpose(turn).save(out, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize("orientation", [6, 8, 3])
+def test_predict_reads_a_phone_photo_upright_and_its_box_in_the_displayed_frame(resnet_run, cache, tmp_path, orientation):
+    """A tagged photo whose stored pixels are turned gives the upright photo's answer, with and without a box."""
+    from PIL import Image
+
+    run, _ = resnet_run
+    out = export_run(run, tmp_path / "model.pt")
+    source = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"][2]
+    upright = tmp_path / "upright.png"
+    Image.open(source["path"]).convert("RGB").save(upright)
+    phone = tmp_path / "phone.png"
+    _turned(upright, phone, orientation)
+    box = tuple(source["bbox"])
+    for boxes in (None, [box]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", BoxExpected)
+            want, got = predict(out, [str(upright)], boxes=boxes, topk=4), predict(out, [str(phone)], boxes=boxes, topk=4)
+        assert [c for c, _ in want[0][1]] == [c for c, _ in got[0][1]]
+        assert all(abs(a - b) < PROB_ATOL for (_, a), (_, b) in zip(want[0][1], got[0][1]))
+
+
+def test_predict_warns_once_when_a_box_trained_model_gets_no_box_and_takes_a_folder(resnet_run, cache, tmp_path, capsys):
+    run, _ = resnet_run
+    out = export_run(run, tmp_path / "model.pt")
+    sources = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for k, s in enumerate(sources[:3]):
+        (folder / f"{k}.jpg").write_bytes(Path(s["path"]).read_bytes())
+        (folder / f"._{k}.jpg").write_bytes(b"AppleDouble")
+    (folder / ".DS_Store").write_bytes(b"junk")
+    assert main(["predict", str(out), str(folder), "--topk", "2"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("trained and evaluated on box crops; without --box") == 1
+    assert [line.split(":")[0] for line in captured.out.splitlines()] == [str(folder / f"{k}.jpg") for k in range(3)]
+    assert "skipped 4 entries" in captured.err and "._* (macOS AppleDouble)" in captured.err
+    box = ",".join(map(str, sources[0]["bbox"]))
+    assert main(["predict", str(out), sources[0]["path"], "--box", box]) == 0
+    assert "box crops" not in capsys.readouterr().err
+
+
+def test_evaluate_on_a_folder_of_labelled_photos_reads_them_upright_as_predict_does(resnet_run, cache, tmp_path):
+    """evaluate --data FOLDER (class folders of the user's photos): each photo decoded in its displayed frame and
+    preprocessed as predict does, so its prediction is predict's; the folder is not the run's data."""
+    from fgvc_ref.evaluate import evaluate_run
+
+    run, _ = resnet_run
+    out = export_run(run, tmp_path / "model.pt")
+    meta = json.loads(out.with_suffix(".json").read_text())
+    sources = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"]
+    files = []
+    for k, s in enumerate(sources[:6]):
+        folder = tmp_path / "mine" / meta["classes"][s["label"]].replace("/", "-")
+        folder.mkdir(parents=True, exist_ok=True)
+        _turned(Path(s["path"]), folder / f"{k}.png", 6)
+        files.append(str(folder / f"{k}.png"))
+    r = evaluate_run(run, str(tmp_path / "mine"), out=tmp_path / "ev")
+    answers = {path: top[0][0] for path, top in predict(out, files, topk=1)}
+    order = sorted(files, key=lambda f: (Path(f).parent.name, Path(f).name))  # class folders by name, then their files by name
+    assert [meta["classes"][p] for p in r["predicted"]] == [answers[f] for f in order]
+    assert r["images"] == 6 and not r["same_data_as_training"]
+    (tmp_path / "mine" / "Not A Class").mkdir()
+    with pytest.raises(ValueError, match="match no class name"):
+        evaluate_run(run, str(tmp_path / "mine"), out=tmp_path / "ev2")

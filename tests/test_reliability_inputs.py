@@ -37,7 +37,11 @@ def test_reliability_9_missing_split_wrong_count_empty_class_and_wrong_devkit_fa
     root = tmp_path / "missing"
     shutil.copytree(devkit.root, root)
     shutil.rmtree(root / "cars_test")
-    cases["missing split"] = (root, r"image file\(s\) named by the devkit annotations are missing")
+    cases["missing split"] = (root, r"no complete Stanford Cars layout: devkit .*lacks \['cars_test/\*\.jpg'\]")
+    root = tmp_path / "missing_image"
+    shutil.copytree(devkit.root, root)
+    next((root / "cars_test").iterdir()).unlink()
+    cases["missing image"] = (root, r"image file\(s\) named by the devkit annotations are missing")
     root = tmp_path / "wrongdevkit"
     shutil.copytree(devkit.root, root)
     meta = loadmat(str(root / "devkit" / "cars_meta.mat"))

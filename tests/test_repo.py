@@ -47,3 +47,29 @@ def test_every_markdown_file_a_tracked_file_mentions_exists_in_the_repository():
                 missing.append(f"{name}: {ref}")
     assert not missing, "files named but not in the repository:\n" + "\n".join(sorted(missing))
     assert {"recipe.md", "data.md", "performance.md", "reliability.md"} <= {p.name for p in (ROOT / "docs").iterdir()}
+
+
+def test_the_package_has_no_import_cycle():
+    """No module imports one that imports it back, even inside a function (data/fashion_mnist <-> data/sources was one)."""
+    import ast
+
+    graph = {}
+    for path in (ROOT / "fgvc_ref").rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        graph[name] = {node.module for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom)
+                       and (node.module or "").startswith("fgvc_ref")}
+    state, cycles = {}, []
+
+    def visit(node, stack):
+        state[node] = "open"
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == "open":
+                cycles.append(stack[stack.index(dep):] + [dep])
+            elif dep in graph and dep not in state:
+                visit(dep, stack + [dep])
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, cycles

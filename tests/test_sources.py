@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fgvc_ref.data.records import DatasetError
-from fgvc_ref.data.sources import first_per_class, load_data
+from fgvc_ref.data.fashion_mnist import first_per_class
+from fgvc_ref.data.sources import load_data
 from test_fashion_mnist import needs_debian_files
 
 

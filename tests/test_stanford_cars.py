@@ -13,8 +13,14 @@ from fgvc_ref.data.synthetic import RAM, make_fake_stanford_cars
 
 
 def content_records(split):
-    """(file content hash, label, box) per record: layout-independent identity of each image."""
-    return sorted((hashlib.sha256(Path(r.path).read_bytes()).hexdigest(), r.label, r.bbox) for r in split.records)
+    """(image content hash, label, box) per record: layout-independent identity of each image (a file's bytes, or the
+    bytes a Hugging Face shard holds in the record's row)."""
+    from fgvc_ref.data.hub import iter_image_bytes
+
+    rows = [r for r in split.records if r.row is not None]
+    data = iter(iter_image_bytes(rows, [r.path for r in rows]))
+    return sorted((hashlib.sha256(next(data) if r.row is not None else Path(r.path).read_bytes()).hexdigest(), r.label, r.bbox)
+                  for r in split.records)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +37,7 @@ def test_every_layout_loads_to_the_same_records_in_canonical_order(fakes, split)
     for layout, fake in fakes.items():
         got = load_stanford_cars(fake.root, split, expected=None, class_names=fake.classes if layout == "folders" else None)
         assert got.layout == layout and got.classes == reference.classes == fake.classes
-        if layout == "folders":
+        if layout in ("folders", "hf_repo", "hf_save_to_disk"):  # copies without boxes
             assert [(h, lab) for h, lab, _ in content_records(got)] == [(h, lab) for h, lab, _ in expected]
             assert all(r.bbox is None for r in got.records)
         else:
@@ -67,9 +73,10 @@ def test_kaggle_devkit_without_test_labels_names_the_missing_file(fakes, tmp_pat
     shutil.copytree(fakes["kaggle_devkit"].root, root)
     for p in root.rglob("cars_test_annos_withlabels.mat"):
         p.unlink()
-    assert load_stanford_cars(root, "train", expected=None).records  # train still loads
-    with pytest.raises(DatasetError, match=r"cars_test_annos_withlabels\.mat.*no 'class' field"):
-        load_stanford_cars(root, "test", expected=None)
+    for split in ("train", "test"):  # an incomplete layout is not chosen, for either split
+        with pytest.raises(DatasetError, match=r"no complete Stanford Cars layout: kaggle_devkit .*lacks \['cars_test_annos_withlabels\.mat or "
+                                               r".*no 'class' field"):
+            load_stanford_cars(root, split, expected=None)
 
 
 def test_wrong_class_count_and_image_count_give_expected_vs_found_and_path(fakes):
@@ -94,8 +101,9 @@ def test_missing_split_missing_root_and_unknown_layout_are_clear(fakes, tmp_path
     root = tmp_path / "f"
     shutil.copytree(fakes["folders"].root, root)
     shutil.rmtree(root / "test")
-    with pytest.raises(DatasetError, match=r"split folder 'test' not found"):
-        load_stanford_cars(root, "test", expected=None)
+    for split in ("train", "test"):
+        with pytest.raises(DatasetError, match=r"no complete Stanford Cars layout: folders .*lacks \['test/'\]"):
+            load_stanford_cars(root, split, expected=None)
     with pytest.raises(DatasetError, match="not found"):
         load_stanford_cars(tmp_path / "nowhere", "train")
     (tmp_path / "junk").mkdir()

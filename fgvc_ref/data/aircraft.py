@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fgvc_ref.data.layouts import Layout, find_layout
 from fgvc_ref.data.records import DatasetError, LoadedSplit, Record, as_int, check_files_exist, check_split, read_table
 
 LEVELS = {"variant": "variants.txt", "family": "families.txt", "manufacturer": "manufacturers.txt"}
@@ -31,28 +32,27 @@ BANNER = 20  # pixel rows of copyright text at the bottom of every image
 SPLIT_FILE = {"train": "trainval", "test": "test"}
 
 
-def find_data(root: Path | str) -> Path:
-    """The ``data`` folder: ``root/fgvc-aircraft-2013b/data``, ``root/data`` or ``root`` itself."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: dataset root not found (or not a directory)")
-    for data in (root / "fgvc-aircraft-2013b" / "data", root / "data", root):
-        if (data / "variants.txt").is_file() or (data / "images_box.txt").is_file():
-            return data
-    raise DatasetError(f"{root}: no FGVC-Aircraft layout found: expected fgvc-aircraft-2013b/data/ with variants.txt, "
-                       f"images_variant_trainval.txt, images_box.txt and images/; found {sorted(p.name for p in root.iterdir())[:20]}")
+PLACES = {"official": "fgvc-aircraft-2013b/data/", "data": "data/", "root": ""}  # where the data folder sits, by preference
 
 
-def load_aircraft(root: Path | str, split: str, *, level: str = "variant", expected: dict | None = None, boxes: bool = True) -> LoadedSplit:
+def find_data(root: Path | str, level: str = "variant", boxes: bool = True, layout: str | None = None) -> tuple[Path, str]:
+    """The ``data`` folder (``root/fgvc-aircraft-2013b/data``, ``root/data`` or ``root`` itself) holding every file the level
+    needs, chosen by completeness (:mod:`fgvc_ref.data.layouts`), and the note saying so."""
+    files = (LEVELS[level], f"images_{level}_trainval.txt", f"images_{level}_test.txt", *(("images_box.txt",) if boxes else ()), "images/")
+    table = tuple(Layout(name, tuple(prefix + f for f in files), f"the data folder at {prefix or 'the root'}") for name, prefix in PLACES.items())
+    found = find_layout(root, table, what="FGVC-Aircraft", force=layout)
+    return Path(root) / PLACES[found.layout], found.note
+
+
+def load_aircraft(root: Path | str, split: str, *, level: str = "variant", expected: dict | None = None, boxes: bool = True,
+                  layout: str | None = None) -> LoadedSplit:
     """Records of one split at one level (module docstring); ``expected`` defaults to no count check."""
     if split not in SPLIT_FILE:
         raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
     if level not in LEVELS:
         raise DatasetError(f"aircraft level must be one of {sorted(LEVELS)}, got {level!r}")
-    data = find_data(root)
+    data, note = find_data(root, level, boxes, layout)
     class_file = data / LEVELS[level]
-    if not class_file.is_file():
-        raise DatasetError(f"{class_file}: file not found (the {level} class list)")
     classes = [line.strip() for line in class_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     index = {name: i for i, name in enumerate(classes)}
     split_file = data / f"images_{level}_{SPLIT_FILE[split]}.txt"
@@ -69,5 +69,5 @@ def load_aircraft(root: Path | str, split: str, *, level: str = "variant", expec
         records.append(Record(str(data / "images" / f"{image}.jpg"), index[name], box_of.get(image), BANNER))
     check_files_exist(records, data, "FGVC-Aircraft")
     exp = expected or {}
-    return check_split(LoadedSplit(records, classes, f"aircraft:{level}"), data, split, expected_images=exp.get(split),
+    return check_split(LoadedSplit(records, classes, f"aircraft:{level}", (note,)), data, split, expected_images=exp.get(split),
                        expected_classes=exp.get("classes"))

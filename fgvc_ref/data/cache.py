@@ -1,6 +1,8 @@
 """Decode once: a verified uint8 tensor cache of cropped, resized images, one file per split.
 
-``prepare`` reads every image of a split once (all cores), converts it to RGB, removes the rows a
+``prepare`` reads every image of a split once (all cores), decodes it to 8-bit RGB with the package's
+one decoder (:func:`fgvc_ref.data.images.decode_image`: every mode by one rule, EXIF orientation not
+applied because boxes refer to the stored pixels, a warning per file whose tag asks for a turn), removes the rows a
 record asks to trim from the bottom (FGVC-Aircraft's banner), crops it to its box
 (1-based inclusive, clamped to the image: PIL box ``(x1 - 1, y1 - 1, x2, y2)``) and resizes the crop
 to ``size x size`` (bilinear, antialiased). An image without a box follows the protocol of
@@ -10,10 +12,14 @@ image; in the test split it is resized to ``size * 8 // 7`` on its shorter side 
 ``size`` (Resize(256) + CenterCrop(224)). It writes ``<split>.pt`` (``images``: uint8 ``N x 3 x size
 x size``, ``labels``: int64 ``N``, ``sizes``: int64 ``N x 2``, each image's valid height and width)
 and then ``<split>.manifest.json``: the sources (path, bytes, mtime,
-sha256, label, box), the parameters, the class names and counts, the image modes seen, the files
-with an EXIF orientation other than 1 (not applied: boxes refer to the raw pixels) and the data
-file's sha256. Both are written atomically (temporary file, fsync, ``os.replace``, fsync of the
-folder), the manifest last, so a cache without a manifest is never taken for a finished one.
+sha256, label, box; for an image read from an archive, the shard and its row, and the shard's own
+size, mtime and sha256 under ``archives``), whether the images are box crops or whole images, the
+parameters, the class names and counts, the image modes seen, the files with an EXIF orientation
+other than 1 (not applied: boxes refer to the raw pixels) and the data file's sha256. Both are
+written atomically (temporary file, fsync, ``os.replace``, fsync of the folder), the manifest last,
+so a cache without a manifest is never taken for a finished one; nothing (not even the folder) is
+written unless every image decodes, and :func:`prepare_dataset` publishes a dataset's splits only
+once all of them have.
 
 Every unreadable image (zero bytes, truncated, not an image, a decompression bomb) and every box
 with no area inside its image is collected, and preparation fails with the complete list: nothing
@@ -24,14 +30,15 @@ and refuses a tampered, stale or incomplete cache with a message saying what to 
 
 from __future__ import annotations
 
+import collections
 import hashlib
-import io
+import itertools
 import json
 import os
+import shutil
 import sys
 import time
 import warnings
-from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -40,11 +47,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from fgvc_ref.data.images import OrientationNotApplied, decode_image
 from fgvc_ref.data.records import Box, DatasetError, Record
 from fgvc_ref.transforms import eval_resize, resize_centre_crop
 
 FORMAT, VERSION = "fgvc_ref-cache", 2  # 2: per-image valid sizes; whole train images without boxes
-EXIF_ORIENTATION = 0x0112
 
 
 class CachedSplit(NamedTuple):
@@ -85,84 +92,143 @@ def fit(img: Image.Image, size: int, *, cropped: bool, whole: bool) -> tuple[np.
     return slot, (img.height, img.width)
 
 
-def decode(record: Record, size: int, whole: bool = False) -> tuple[np.ndarray, dict]:
-    """One record -> (``size x size x 3`` uint8 slot, source facts with the valid ``size``). Raises on any bad input."""
-    path = Path(record.path)
-    data = path.read_bytes()
-    stat = path.stat()
-    facts = {"path": record.path, "bytes": len(data), "mtime_ns": stat.st_mtime_ns, "sha256": hashlib.sha256(data).hexdigest(),
-             "label": record.label, "bbox": list(record.bbox) if record.bbox else None}
-    if not data:
-        raise DatasetError(f"{path}: empty file (0 bytes)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+def source_name(record: Record, split: str, index: int) -> str:
+    """How messages name a record's image: its path, or for an archived image the shard, the split and the rows."""
+    if record.row is None:
+        return record.path
+    return f"{record.path} ({split} split, row {index}; row {record.row} of this shard)"
+
+
+def decode(record: Record, size: int, whole: bool = False, data: bytes | None = None, name: str | None = None) -> tuple[np.ndarray, dict]:
+    """One record -> (``size x size x 3`` uint8 slot, source facts with the valid ``size``). ``data``: the image's bytes
+    (an archived image); None reads the file ``record.path``. Raises DatasetError naming ``name`` on any bad input."""
+    name = name or record.path
+    facts = {"path": record.path, **({"row": record.row} if record.row is not None else {})}
+    if data is None:
+        path = Path(record.path)
         try:
-            img = Image.open(io.BytesIO(data))
-            facts["mode"] = img.mode
-            facts["exif_orientation"] = int(img.getexif().get(EXIF_ORIENTATION, 1) or 1)
-            img.load()
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise DatasetError(f"{path}: not a readable image ({type(e).__name__}: {e})") from e
-    img = img.convert("RGB")
-    if record.trim_bottom:  # e.g. FGVC-Aircraft's copyright banner; box coordinates keep their meaning
-        if img.height <= record.trim_bottom:
-            raise DatasetError(f"{path}: {img.width}x{img.height} image is not taller than the {record.trim_bottom}-row banner to remove")
-        img = img.crop((0, 0, img.width, img.height - record.trim_bottom))
+            data, facts["mtime_ns"] = path.read_bytes(), path.stat().st_mtime_ns
+        except OSError as e:
+            raise DatasetError(f"{name}: cannot be read ({e.strerror or e})") from e
+    facts.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), label=record.label, bbox=list(record.bbox) if record.bbox else None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OrientationNotApplied)
+        decoded = decode_image(data, name, orientation="keep")  # dataset path: boxes refer to the stored pixels
+    facts.update(mode=decoded.mode, exif_orientation=decoded.orientation, warnings=[str(w.message) for w in caught])
+    if record.trim_bottom:
         facts["trim_bottom"] = record.trim_bottom
-    if record.bbox is not None:
-        img = crop_box(img, record.bbox, record.path)
-    array, facts["size"] = fit(img, size, cropped=record.bbox is not None, whole=whole)
+    array, facts["size"] = stored_form(decoded.image, size, bbox=record.bbox, trim_bottom=record.trim_bottom, whole=whole, name=name)
     return array, facts
 
 
-def _decode_or_error(args: tuple[Record, int, bool]):
+def stored_form(img: Image.Image, size: int, *, bbox: Box | None = None, trim_bottom: int = 0, whole: bool = False,
+                name: str = "image") -> tuple[np.ndarray, tuple[int, int]]:
+    """A decoded RGB image as the cache stores it: ``trim_bottom`` rows cut (FGVC-Aircraft's banner; box coordinates keep
+    their meaning), the box cropped, then :func:`fit`. Used by ``prepare`` and by ``predict`` alike."""
+    if trim_bottom:
+        if img.height <= trim_bottom:
+            raise DatasetError(f"{name}: {img.width}x{img.height} image is not taller than the {trim_bottom}-row banner to remove")
+        img = img.crop((0, 0, img.width, img.height - trim_bottom))
+    if bbox is not None:
+        img = crop_box(img, bbox, name)
+    return fit(img, size, cropped=bbox is not None, whole=whole)
+
+
+def _decode_or_error(job: tuple):
+    record, size, whole, data, name = job
+    if isinstance(data, str):  # the archive could not give this image's bytes: the message says why
+        return data
     try:
-        return decode(*args)
+        return decode(record, size, whole, data, name)
     except (DatasetError, OSError) as e:
         return str(e)
 
 
+def protocol_of(sources: list[dict]) -> str:
+    """What a split's images are: box crops, whole images, or both."""
+    boxed = sum(s.get("bbox") is not None for s in sources)
+    return "box crops" if boxed == len(sources) else "whole images" if boxed == 0 else f"box crops ({boxed} images) and whole images"
+
+
 def prepare(records: list[Record], out: Path | str, *, split: str, classes: list[str], size: int = 224,
             workers: int | None = None, progress: bool = True, dataset: str = "", params: dict | None = None) -> Path:
-    """Decode, check, crop and resize every record; write the split's data file and manifest; return the manifest path."""
+    """Decode, check, crop and resize every record; write the split's data file and manifest; return the manifest path.
+    Nothing is written (not even ``out``) unless every image decodes."""
     if not records:
         raise DatasetError(f"split {split!r}: no records to prepare")
     if not (isinstance(size, int) and size >= 1):
         raise ValueError(f"size must be a positive integer, got {size!r}")
+    archived = [r.row is not None for r in records]
+    if any(archived) and not all(archived):
+        raise ValueError(f"split {split!r}: records mix image files and archived rows")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    workers = workers or os.cpu_count() or 1
-    jobs = [(r, size, split == "train") for r in records]
-    results = _run(jobs, workers, progress, f"prepare {split}")
+    names = [source_name(r, split, k) for k, r in enumerate(records)]
+    if all(archived):
+        from fgvc_ref.data.hub import iter_image_bytes
+
+        data = iter_image_bytes(records, names)
+    else:
+        data = itertools.repeat(None)
+    jobs = ((r, size, split == "train", d, n) for r, d, n in zip(records, data, names))
+    results = _run(jobs, len(records), workers or os.cpu_count() or 1, progress, f"prepare {split}")
     bad = [r for r in results if isinstance(r, str)]
     if bad:
         raise DatasetError(f"{len(bad)} of {len(records)} {split} image(s) cannot be used; nothing was written:\n  " + "\n  ".join(bad))
     arrays, facts = zip(*results)
+    for f in facts:
+        for message in f["warnings"]:
+            print(f"warning: {message}", file=sys.stderr)
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     labels = torch.tensor([r.label for r in records], dtype=torch.int64)
     sizes = torch.tensor([f["size"] for f in facts], dtype=torch.int64)
+    out.mkdir(parents=True, exist_ok=True)
     data_path = out / f"{split}.pt"
     atomic_write(data_path, lambda f: torch.save({"images": images, "labels": labels, "sizes": sizes}, f))
-    counts = Counter(labels.tolist())
+    counts = collections.Counter(labels.tolist())
+    sources = [{k: v for k, v in f.items() if k not in ("mode", "exif_orientation", "size", "warnings")} for f in facts]
+    shards = sorted({r.path for r in records}) if all(archived) else []
     manifest = {
         "format": FORMAT, "version": VERSION, "dataset": dataset, "split": split, "data_file": data_path.name,
         "data_sha256": sha256_file(data_path), "num_images": len(records), "image_size": size,
+        "images": protocol_of(sources),
         "protocol": "box crop resized to size x size; images without a box: " + (
             "longer side to size, aspect kept (whole image for RandomResizedCrop)" if split == "train" else
             f"shorter side to {eval_resize(size)}, centre crop {size} (torchvision's Resize + CenterCrop)"),
         "params": params or {}, "classes": list(classes), "class_counts": [counts[c] for c in range(len(classes))],
-        "mode_counts": dict(Counter(f["mode"] for f in facts)),
-        "exif_rotated": [f["path"] for f in facts if f["exif_orientation"] != 1],
+        "mode_counts": dict(collections.Counter(f["mode"] for f in facts)),
+        "exif_rotated": [n for n, f in zip(names, facts) if f["exif_orientation"] != 1],
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "sources": [{k: v for k, v in f.items() if k not in ("mode", "exif_orientation", "size")} for f in facts],
+        "archives": [{"path": p, "bytes": Path(p).stat().st_size, "mtime_ns": Path(p).stat().st_mtime_ns, "sha256": sha256_file(Path(p))}
+                     for p in shards],
+        "sources": sources,
     }
     manifest_path = out / f"{split}.manifest.json"
     atomic_write(manifest_path, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
     if progress:
         modes = ", ".join(f"{m}: {n}" for m, n in sorted(manifest["mode_counts"].items()))
-        print(f"prepared {split}: {len(records)} images at {size}px -> {data_path} (modes {modes}; "
+        print(f"prepared {split}: {len(records)} images ({manifest['images']}) at {size}px (modes {modes}; "
               f"{len(manifest['exif_rotated'])} with an EXIF orientation tag, not applied)", file=sys.stderr)
     return manifest_path
+
+
+def prepare_dataset(splits: dict, out: Path | str, *, sizes: dict[str, int], workers: int | None = None, progress: bool = True,
+                    dataset: str = "", params: dict | None = None) -> list[Path]:
+    """:func:`prepare` every split (``{name: LoadedSplit}``) into a staging folder inside ``out``, then publish them all;
+    if any split fails, nothing is published and a folder ``out`` made here is removed again."""
+    out = Path(out)
+    made = not out.exists()
+    staging = out / f".staging-{os.getpid()}"
+    try:
+        written = [prepare(s.records, staging, split=name, classes=s.classes, size=sizes[name], workers=workers, progress=progress,
+                           dataset=f"{dataset}:{s.layout}", params={**(params or {}), "size": sizes[name]}) for name, s in splits.items()]
+        for name in splits:  # data files first, each split's manifest last: a manifest always finds its data
+            for suffix in (".pt", ".manifest.json"):
+                os.replace(staging / f"{name}{suffix}", out / f"{name}{suffix}")
+        return [out / p.name for p in written]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if made and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
 
 
 def load_cache(out: Path | str, split: str, *, verify_sources: bool = True) -> CachedSplit:
@@ -181,8 +247,8 @@ def load_cache(out: Path | str, split: str, *, verify_sources: bool = True) -> C
         raise DatasetError(f"{manifest_path}: not a {FORMAT} v{VERSION} manifest; prepare the cache again")
     kinds = {"data_sha256": str, "classes": list, "num_images": int, "image_size": int, "sources": list}
     wrong = [k for k, kind in kinds.items() if not isinstance(manifest.get(k), kind)]
-    source_keys = {"path", "bytes", "mtime_ns", "sha256"}
-    if not wrong and not all(isinstance(s, dict) and source_keys <= s.keys() for s in manifest["sources"]):
+    if not wrong and not all(isinstance(s, dict) and {"path", "bytes", "sha256"} <= s.keys() and ("row" in s or "mtime_ns" in s)
+                             for s in manifest["sources"] + manifest.get("archives", [])):
         wrong.append("sources[]")
     if wrong:
         raise DatasetError(f"{manifest_path}: manifest fields missing or of the wrong type: {wrong}; prepare the cache again")
@@ -193,7 +259,7 @@ def load_cache(out: Path | str, split: str, *, verify_sources: bool = True) -> C
         raise DatasetError(f"{data_path}: data file changed or corrupted since preparation (sha256 {digest[:12]}... != "
                            f"manifest {str(manifest['data_sha256'])[:12]}...); prepare the cache again")
     if verify_sources:
-        _check_sources(manifest["sources"], manifest_path)
+        _check_sources(manifest["sources"] + manifest.get("archives", []), manifest_path)
     data = torch.load(data_path, weights_only=True)
     images, labels, sizes = data["images"], data["labels"], data["sizes"]
     n, s = manifest["num_images"], manifest["image_size"]
@@ -206,8 +272,10 @@ def load_cache(out: Path | str, split: str, *, verify_sources: bool = True) -> C
 
 
 def _check_sources(sources: list[dict], manifest_path: Path) -> None:
+    """Image files, and the archives (shards) that hold archived images: unchanged since preparation (size and mtime,
+    then the hash of any file whose size or mtime moved)."""
     changed, gone = [], []
-    for s in sources:
+    for s in [s for s in sources if "row" not in s]:
         p = Path(s["path"])
         try:
             st = p.stat()
@@ -250,27 +318,39 @@ def atomic_write(path: Path, write) -> None:
         os.close(dir_fd)
 
 
-def _run(jobs: list, workers: int, progress: bool, label: str) -> list:
-    """``_decode_or_error`` over the jobs, in order, on ``workers`` processes, with a progress bar."""
-    bar = _progress(len(jobs), label) if progress else None
-    results = []
-    if workers == 1:
-        iterator = map(_decode_or_error, jobs)
-        pool = None
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        iterator = pool.map(_decode_or_error, jobs, chunksize=max(1, min(64, len(jobs) // (4 * workers))))
+def _run(jobs, total: int, workers: int, progress: bool, label: str) -> list:
+    """``_decode_or_error`` over the jobs (an iterator: archived images arrive as bytes), in order, on ``workers``
+    processes, with a progress bar; at most ``4 * workers`` chunks are in flight, so the bytes are streamed."""
+    bar = _progress(total, label) if progress else None
+    results: list = []
+    chunk = max(1, min(64, total // (4 * workers)))
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    pending: collections.deque = collections.deque()
+
+    def collect(done: list) -> None:
+        results.extend(done)
+        if bar:
+            bar.update(len(done))
     try:
-        for r in iterator:
-            results.append(r)
-            if bar:
-                bar.update(1)
+        while batch := list(itertools.islice(jobs, chunk)):
+            if pool is None:
+                collect(list(map(_decode_or_error, batch)))
+                continue
+            pending.append(pool.submit(_decode_chunk, batch))
+            if len(pending) >= 4 * workers:
+                collect(pending.popleft().result())
+        while pending:
+            collect(pending.popleft().result())
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
         if bar:
             bar.close()
     return results
+
+
+def _decode_chunk(jobs: list) -> list:
+    return [_decode_or_error(job) for job in jobs]
 
 
 def _progress(total: int, label: str):

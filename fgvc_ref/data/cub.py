@@ -21,42 +21,37 @@ floor(x + width + 1/2)``, likewise for y. In the project's 1-based inclusive con
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, as_int, check_files_exist, check_split, read_table
+from fgvc_ref.data.layouts import Layout, find_layout
+from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, as_int, check_files_exist, check_split, edges_box, read_table
 
 FULL = {"classes": 200, "train": 5994, "test": 5794}
 FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt", "bounding_boxes.txt", "classes.txt")
 
 
-def find_root(root: Path | str) -> Path:
-    """The folder holding images.txt: ``root``, or ``root/CUB_200_2011``, or ``root/CUB_200_2011/CUB_200_2011``."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: dataset root not found (or not a directory)")
-    for base in (root, root / "CUB_200_2011", root / "CUB_200_2011" / "CUB_200_2011"):
-        if (base / "images.txt").is_file():
-            missing = [f for f in FILES if not (base / f).is_file()] + ([] if (base / "images").is_dir() else ["images/"])
-            if missing:
-                raise DatasetError(f"{base}: CUB-200-2011 layout without {missing} (the official CUB_200_2011.tgz has {list(FILES)} and images/)")
-            return base
-    raise DatasetError(f"{root}: no CUB-200-2011 layout found: expected images.txt, {', '.join(FILES[1:])} and images/ in it or in "
-                       f"CUB_200_2011/; found {sorted(p.name for p in root.iterdir())[:20]}")
+PLACES = {"root": "", "CUB_200_2011": "CUB_200_2011/", "kaggle": "CUB_200_2011/CUB_200_2011/"}  # where the files sit, by preference
+LAYOUT_TABLE = tuple(Layout(name, tuple(prefix + f for f in (*FILES, "images/")), f"the files in {prefix or 'the root'}")
+                     for name, prefix in PLACES.items())
+
+
+def find_root(root: Path | str, layout: str | None = None) -> tuple[Path, str]:
+    """The folder holding the official files (``root``, ``root/CUB_200_2011`` or Kaggle's ``root/CUB_200_2011/CUB_200_2011``),
+    chosen by completeness (:mod:`fgvc_ref.data.layouts`), and the note saying so."""
+    found = find_layout(root, LAYOUT_TABLE, what="CUB-200-2011", force=layout)
+    return Path(root) / PLACES[found.layout], found.note
 
 
 def cub_box(x: float, y: float, width: float, height: float) -> Box:
     """CUB's ``x y width height`` as a 1-based inclusive box (module docstring)."""
-    left, top = math.floor(x + 0.5), math.floor(y + 0.5)
-    right, bottom = math.floor(x + width + 0.5), math.floor(y + height + 0.5)
-    return left + 1, top + 1, right, bottom
+    return edges_box(x, y, x + width, y + height)
 
 
-def load_cub(root: Path | str, split: str, *, expected: dict | None = FULL, boxes: bool = True) -> LoadedSplit:
+def load_cub(root: Path | str, split: str, *, expected: dict | None = FULL, boxes: bool = True, layout: str | None = None) -> LoadedSplit:
     """Records of one official split; ``boxes=False`` uses whole images (the usual literature protocol)."""
     if split not in ("train", "test"):
         raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
-    base = find_root(root)
+    base, note = find_root(root, layout)
     table = lambda name, n, what: {as_int(r[0], base / name, "id"): r[1:] for r in read_table(base / name, n, what)}
     paths = table("images.txt", 2, "image_id path")
     labels = table("image_class_labels.txt", 2, "image_id class_id")
@@ -79,4 +74,4 @@ def load_cub(root: Path | str, split: str, *, expected: dict | None = FULL, boxe
         records.append(Record(str(base / "images" / path), as_int(labels[image_id][0], base / "image_class_labels.txt", "class_id") - 1, box))
     check_files_exist(records, base, "CUB-200-2011")
     exp = expected or {}
-    return check_split(LoadedSplit(records, classes, "cub"), base, split, expected_images=exp.get(split), expected_classes=exp.get("classes"))
+    return check_split(LoadedSplit(records, classes, "cub", (note,)), base, split, expected_images=exp.get(split), expected_classes=exp.get("classes"))

@@ -8,9 +8,13 @@
 | ``dogs`` | :mod:`fgvc_ref.data.dogs` | 120 | 12,000 / 8,580 | yes (union of the dogs) |
 | ``flowers102`` | :mod:`fgvc_ref.data.flowers102` | 102 | 2,040 (train + val) / 6,149 | no |
 | ``folder`` | :mod:`fgvc_ref.data.folder` (any class folders, optional box CSV) | any | any | optional |
+| ``hub`` | :mod:`fgvc_ref.data.hub` (a Hugging Face dataset-repo snapshot or save_to_disk folder) | any | any | only a named box column |
 
 The expected counts are enforced unless ``any_size``; ``boxes=False`` drops the boxes (whole
-images, the protocol of most published numbers on these sets; docs/datasets/).
+images, the protocol of most published numbers on these sets; docs/datasets/). ``layout`` forces a
+layout where a loader detects one (Stanford Cars' layouts, or where the files sit); ``hub``
+options (``image_column``, ``label_column``, ``box_column``, ``box_format``, ``config``) go to the
+Hugging Face reader, including a Hugging Face copy of Stanford Cars.
 """
 
 from __future__ import annotations
@@ -19,39 +23,55 @@ from pathlib import Path
 
 from fgvc_ref.data.records import DatasetError, LoadedSplit
 
-NAMES = ("stanford_cars", "cub", "aircraft", "aircraft:variant", "aircraft:family", "aircraft:manufacturer", "dogs", "flowers102", "folder")
+NAMES = ("stanford_cars", "cub", "aircraft", "aircraft:variant", "aircraft:family", "aircraft:manufacturer", "dogs", "flowers102",
+         "folder", "hub")
+HUB_OPTIONS = ("image_column", "label_column", "box_column", "box_format", "config")
 
 
 def load_dataset(name: str, root: Path | str, split: str, *, any_size: bool = False, boxes: bool = True,
-                 bbox_csv: Path | str | None = None) -> LoadedSplit:
+                 bbox_csv: Path | str | None = None, layout: str | None = None, **hub_options) -> LoadedSplit:
     """One split of dataset ``name`` (one of :data:`NAMES`) from ``root``."""
     kind, _, level = name.partition(":")
     if name not in NAMES:
         raise DatasetError(f"unknown dataset {name!r}; use one of {', '.join(NAMES)}")
+    unknown = sorted(set(hub_options) - set(HUB_OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown option(s) {unknown}; the Hugging Face reader takes {HUB_OPTIONS}")
+    hub_options = {k: v for k, v in hub_options.items() if v is not None}
+    if hub_options and kind not in ("stanford_cars", "hub"):
+        raise DatasetError(f"{sorted(hub_options)} are options of the Hugging Face reader (--dataset hub, or a Hugging Face copy of "
+                           f"stanford_cars), not of {name!r}")
     if kind == "stanford_cars":
         from fgvc_ref.data.stanford_cars import FULL, load_stanford_cars
 
-        loaded = load_stanford_cars(root, split, expected=None if any_size else FULL)
+        loaded = load_stanford_cars(root, split, expected=None if any_size else FULL, layout=layout, **hub_options)
     elif kind == "cub":
         from fgvc_ref.data.cub import FULL, load_cub
 
-        loaded = load_cub(root, split, expected=None if any_size else FULL, boxes=boxes)
+        loaded = load_cub(root, split, expected=None if any_size else FULL, boxes=boxes, layout=layout)
     elif kind == "aircraft":
         from fgvc_ref.data.aircraft import FULL, load_aircraft
 
         level = level or "variant"
-        loaded = load_aircraft(root, split, level=level, expected=None if any_size else FULL[level], boxes=boxes)
+        loaded = load_aircraft(root, split, level=level, expected=None if any_size else FULL[level], boxes=boxes, layout=layout)
     elif kind == "dogs":
         from fgvc_ref.data.dogs import FULL, load_dogs
 
-        loaded = load_dogs(root, split, expected=None if any_size else FULL, boxes=boxes)
+        loaded = load_dogs(root, split, expected=None if any_size else FULL, boxes=boxes, layout=layout)
     elif kind == "flowers102":
         from fgvc_ref.data.flowers102 import FULL, load_flowers102
 
-        loaded = load_flowers102(root, split, expected=None if any_size else FULL)
+        loaded = load_flowers102(root, split, expected=None if any_size else FULL, layout=layout)
+    elif kind == "hub":
+        from fgvc_ref.data.hub import load_hub
+        from fgvc_ref.data.records import check_split
+
+        loaded = check_split(load_hub(root, split, layout=layout, **hub_options), root, split)
     else:
         from fgvc_ref.data.folder import load_folder
 
+        if layout not in (None, "folders"):
+            raise DatasetError(f"--layout {layout!r}: the folder dataset has one layout, folders")
         loaded = load_folder(root, split, bbox_csv=bbox_csv)
     if not boxes:
         loaded = loaded._replace(records=[r._replace(bbox=None) for r in loaded.records])

@@ -24,13 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fgvc_ref.data.layouts import Layout, find_layout, locate
 from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, as_int, check_files_exist, check_split, load_mat, mat_variable
 
 FULL = {"classes": 120, "train": 12000, "test": 8580}
-
-
-def _first(root: Path, *candidates: str) -> Path | None:
-    return next((root / c for c in candidates if (root / c).exists()), None)
 
 
 def _text(value) -> str:
@@ -63,21 +60,18 @@ def voc_box(path: Path) -> Box:
     return min(x1), min(y1), max(x2), max(y2)
 
 
-def load_dogs(root: Path | str, split: str, *, expected: dict | None = FULL, boxes: bool = True) -> LoadedSplit:
+def load_dogs(root: Path | str, split: str, *, expected: dict | None = FULL, boxes: bool = True, layout: str | None = None) -> LoadedSplit:
     """Records of one official split (module docstring); ``boxes=False`` uses whole images."""
     if split not in ("train", "test"):
         raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
     root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: dataset root not found (or not a directory)")
-    lists = _first(root, f"{split}_list.mat", f"lists/{split}_list.mat")
-    images = _first(root, "Images", "images/Images")
-    annotations = _first(root, "Annotation", "annotations/Annotation")
-    missing = [name for name, p in ((f"{split}_list.mat (or lists/)", lists), ("Images/", images),
-                                     *([("Annotation/", annotations)] if boxes else [])) if p is None]
-    if missing:
-        raise DatasetError(f"{root}: Stanford Dogs layout without {missing}; found {sorted(p.name for p in root.iterdir())[:20]}. "
-                           "The split lists come from the official lists.tar (Kaggle's copy has none)")
+    needs = ((f"{split}_list.mat", f"lists/{split}_list.mat"), ("Images/", "images/Images/"),
+             *((("Annotation/", "annotations/Annotation/"),) if boxes else ()))
+    table = (Layout("dogs", needs, "the official images.tar, annotation.tar and lists.tar, or Kaggle's nesting",
+                    "the split lists come from the official lists.tar (Kaggle's copy has none)"),)
+    found = find_layout(root, table, what="Stanford Dogs", force=layout)
+    lists, images = locate(root, needs[0]), locate(root, needs[1])
+    annotations = locate(root, needs[2]) if boxes else None
     m = load_mat(lists)
     try:
         files = [_text(v) for v in mat_variable(lists, "file_list", m)]
@@ -97,4 +91,4 @@ def load_dogs(root: Path | str, split: str, *, expected: dict | None = FULL, box
     records = [Record(str(images / f), label, voc_box(annotations / note) if boxes else None) for f, note, label in zip(files, notes, labels)]
     check_files_exist(records, root, "Stanford Dogs")
     exp = expected or {}
-    return check_split(LoadedSplit(records, classes, "dogs"), root, split, expected_images=exp.get(split), expected_classes=exp.get("classes"))
+    return check_split(LoadedSplit(records, classes, "dogs", (found.note,)), root, split, expected_images=exp.get(split), expected_classes=exp.get("classes"))

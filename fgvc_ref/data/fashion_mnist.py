@@ -56,6 +56,14 @@ def resize_grey(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False).round_().clamp_(0, 255).to(torch.uint8)
 
 
+def first_per_class(labels: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the first ``k`` images of every class, in file order (a fixed, seed-independent subset)."""
+    order = torch.argsort(labels, stable=True)  # by class, file order within a class
+    starts = torch.searchsorted(labels[order], labels[order])  # where each image's class begins
+    rank = torch.arange(len(labels)) - starts
+    return order[rank < k].sort().values
+
+
 def load_fashion_mnist(split: str, *, root: Path | str = DEFAULT_ROOT, subset: str | None = None, size: int = 28,
                        per_class: int | None = None) -> CachedSplit:
     """One split as uint8 ``N x 3 x size x size`` images and int64 labels; ``per_class`` keeps the first that many
@@ -75,8 +83,6 @@ def load_fashion_mnist(split: str, *, root: Path | str = DEFAULT_ROOT, subset: s
         images, labels = images[keep], np.searchsorted(np.array(TOPS), labels[keep])
         classes = [CLASSES[c] for c in TOPS]
     if per_class is not None:
-        from fgvc_ref.data.sources import first_per_class
-
         keep = first_per_class(torch.from_numpy(labels.astype(np.int64)), per_class).numpy()
         images, labels = images[keep], labels[keep]
     x = resize_grey(torch.from_numpy(images.copy()).unsqueeze(1), size)

@@ -18,34 +18,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fgvc_ref.data.layouts import Layout, find_layout
 from fgvc_ref.data.records import DatasetError, LoadedSplit, Record, as_int, check_files_exist, check_split, load_mat, mat_variable
 
 FULL = {"classes": 102, "train": 2040, "test": 6149}
 SETS = {"train": ("trnid", "valid"), "test": ("tstid",)}
 
 
-def find_root(root: Path | str) -> Path:
-    """The folder holding setid.mat: ``root`` or ``root/flowers-102`` (torchvision's)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: dataset root not found (or not a directory)")
-    for base in (root, root / "flowers-102"):
-        if (base / "setid.mat").is_file() or (base / "imagelabels.mat").is_file():
-            missing = [n for n in ("setid.mat", "imagelabels.mat", "jpg/") if not (base / n.rstrip("/")).exists()]
-            if missing:
-                raise DatasetError(f"{base}: Flowers-102 layout without {missing}")
-            return base
-    raise DatasetError(f"{root}: no Flowers-102 layout found: expected jpg/, imagelabels.mat and setid.mat in it or in flowers-102/; "
-                       f"found {sorted(p.name for p in root.iterdir())[:20]}")
+PLACES = {"root": "", "torchvision": "flowers-102/"}  # torchvision's Flowers102 keeps them under flowers-102/
 
 
-def load_flowers102(root: Path | str, split: str, *, expected: dict | None = FULL) -> LoadedSplit:
+def find_root(root: Path | str, layout: str | None = None) -> tuple[Path, str]:
+    """The folder holding setid.mat, imagelabels.mat and jpg/ (``root`` or ``root/flowers-102``), chosen by completeness
+    (:mod:`fgvc_ref.data.layouts`), and the note saying so."""
+    table = tuple(Layout(name, tuple(prefix + f for f in ("setid.mat", "imagelabels.mat", "jpg/")), f"the files in {prefix or 'the root'}")
+                  for name, prefix in PLACES.items())
+    found = find_layout(root, table, what="Flowers-102", force=layout)
+    return Path(root) / PLACES[found.layout], found.note
+
+
+def load_flowers102(root: Path | str, split: str, *, expected: dict | None = FULL, layout: str | None = None) -> LoadedSplit:
     """Records of train (trnid + valid) or test (tstid)."""
     from torchvision.datasets import Flowers102
 
     if split not in SETS:
         raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
-    base = find_root(root)
+    base, note = find_root(root, layout)
     labels = [as_int(v, base / "imagelabels.mat", "labels") for v in mat_variable(base / "imagelabels.mat", "labels")]
     setid = load_mat(base / "setid.mat")
     records = []
@@ -57,4 +55,4 @@ def load_flowers102(root: Path | str, split: str, *, expected: dict | None = FUL
     check_files_exist(records, base, "Flowers-102")
     exp = expected or {}
     classes = list(Flowers102.classes)
-    return check_split(LoadedSplit(records, classes, "flowers102"), base, split, expected_images=exp.get(split), expected_classes=exp.get("classes"))
+    return check_split(LoadedSplit(records, classes, "flowers102", (note,)), base, split, expected_images=exp.get(split), expected_classes=exp.get("classes"))

@@ -1,5 +1,8 @@
 """What every loader returns: records of (path, label, box), with the checks they share.
 
+A record names its image by a file path, or, for an image stored inside an archive (a Hugging Face
+Parquet or Arrow shard, :mod:`fgvc_ref.data.hub`), by the shard's path and the row that holds it.
+
 A box is ``(x1, y1, x2, y2)`` in Stanford Cars' convention: 1-based, inclusive pixel indices, so
 the pixels it covers are columns ``x1-1 .. x2-1`` and rows ``y1-1 .. y2-1`` (the PIL crop box
 ``(x1 - 1, y1 - 1, x2, y2)``, docs/recipe.md, gotcha 12).
@@ -7,6 +10,7 @@ the pixels it covers are columns ``x1-1 .. x2-1`` and rows ``y1-1 .. y2-1`` (the
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -21,16 +25,27 @@ class DatasetError(ValueError):
 
 
 class Record(NamedTuple):
-    path: str  # image file
+    path: str  # image file, or the shard (Parquet / Arrow IPC file) that holds the image in row ``row``
     label: int  # 0-based class index in the dataset's canonical class order
     bbox: Box | None  # 1-based inclusive (x1, y1, x2, y2), or None: use the whole image
     trim_bottom: int = 0  # pixel rows cut from the bottom before anything else (FGVC-Aircraft's copyright banner)
+    row: int | None = None  # the image's 0-based row in the shard ``path``; None: ``path`` is the image file
+    column: str = ""  # the shard's image column (rows only)
+    root: str = ""  # the folder a row's relative image ``path`` is read from when its bytes are null (rows only)
 
 
 class LoadedSplit(NamedTuple):
     records: list[Record]
     classes: list[str]  # class names, index = label
     layout: str  # which layout was found
+    notes: tuple[str, ...] = ()  # what the user should read: the layout chosen and why, files skipped, the class order found
+
+
+def edges_box(left: float, top: float, right: float, bottom: float) -> Box:
+    """A box given by its pixel edges (0-based, PIL's crop box; floats allowed) as the project's 1-based inclusive box,
+    each edge rounded to the nearest pixel, half up: ``(floor(left + 1/2) + 1, floor(top + 1/2) + 1, floor(right + 1/2),
+    floor(bottom + 1/2))``. Exact for whole numbers: the crop equals PIL's ``crop((left, top, right, bottom))``."""
+    return math.floor(left + 0.5) + 1, math.floor(top + 0.5) + 1, math.floor(right + 0.5), math.floor(bottom + 0.5)
 
 
 def check_split(split: LoadedSplit, root: Path | str, name: str, *, expected_images: int | None = None,

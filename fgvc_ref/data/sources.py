@@ -27,14 +27,6 @@ class Data(NamedTuple):
     train_cropped: torch.Tensor | None = None  # bool N: a box crop (evaluated whole) or a whole image (centre crop); None: crops
 
 
-def first_per_class(labels: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices of the first ``k`` images of every class, in file order (a fixed, seed-independent subset)."""
-    order = torch.argsort(labels, stable=True)  # by class, file order within a class
-    starts = torch.searchsorted(labels[order], labels[order])  # where each image's class begins
-    rank = torch.arange(len(labels)) - starts
-    return order[rank < k].sort().values
-
-
 def load_data(spec: str | Path, *, verify_sources: bool = True) -> Data:
     """``spec``: a folder written by ``prepare`` (train + test), or ``fashion-mnist`` / ``fashion-mnist:tops``
     with optional parts: ``@SIZE`` stores the images at SIZE px, ``,train=N`` / ``,test=M`` keep the first N / M

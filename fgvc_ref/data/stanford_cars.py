@@ -4,22 +4,29 @@ Krause, Stark, Deng, Fei-Fei, "3D Object Representations for Fine-Grained Catego
 ICCV Workshops (3dRR) 2013: 196 classes, 8,144 train and 8,041 test images, one bounding box each.
 
 The original host is gone (torchvision's ``StanfordCars(download=True)`` raises), so users have one
-of these layouts (docs/data.md), detected in this order:
+of these layouts (docs/data.md). Real downloads put several side by side, so the layout is chosen by
+completeness (:mod:`fgvc_ref.data.layouts`): the first layout of this list whose files are all
+present (devkit first: torchvision's layout with the original per-split annotations), or the one
+``layout=`` names (``prepare --layout``):
 
-    car_ims         car_ims/000001.jpg ..., cars_annos.mat (relative_im_path, bbox_*, class, test, class_names)
-    kaggle_devkit   cars_{train,test}/cars_{train,test}/*.jpg, car_devkit/devkit/*.mat
     devkit          cars_{train,test}/*.jpg, devkit/cars_meta.mat, devkit/cars_train_annos.mat,
                     cars_test_annos_withlabels.mat (at the root or in devkit/)
+    kaggle_devkit   cars_{train,test}/cars_{train,test}/*.jpg, car_devkit/devkit/*.mat
+    car_ims         car_ims/000001.jpg ..., cars_annos.mat (relative_im_path, bbox_*, class, test, class_names)
     kaggle_folders  car_data/car_data/{train,test}/<class>/*.jpg, headerless anno_{train,test}.csv
                     (fname, x1, y1, x2, y2, class) and names.csv
+    hf_repo         a Hugging Face dataset-repo snapshot (Parquet shards; :mod:`fgvc_ref.data.hub`)
+    hf_save_to_disk a ``datasets`` save_to_disk folder (dataset_dict.json, Arrow shards)
     folders         {train,test}/<class>/*.jpg: no boxes (full images: a protocol change)
 
 Convention: the label is the 0-based index in ``cars_meta.mat`` order (``class`` is 1-based in every
 annotation file). ``.mat`` fields are read by name. Boxes stay 1-based and inclusive (see
 :mod:`fgvc_ref.data.records`). The 6-digit ``car_ims`` names do not match the 5-digit per-split
 names, so nothing is ever joined by file name across layouts. Folder names spell "/" as "-" ("Ram
-C-V Cargo Van Minivan 2012" is "Ram C/V ..."). A folder-only copy is put in canonical order when a
-class list is given or found (``names.csv`` or ``cars_meta.mat`` beside it), else alphabetically.
+C-V Cargo Van Minivan 2012" is "Ram C/V ..."). A copy that holds class names but not in canonical
+order (a class-folder copy sorts them alphabetically, a Hugging Face copy has its own order) is
+relabelled to the canonical order when its names are the official 196 (:data:`CLASS_NAMES_FILE`,
+the ``class_names`` of ``cars_meta.mat``), and which order it had is said.
 """
 
 from __future__ import annotations
@@ -29,11 +36,29 @@ from pathlib import Path
 
 import numpy as np
 
+from fgvc_ref.data.layouts import Layout, find_layout
 from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, as_int, check_files_exist, check_split, load_mat, mat_variable
 
-LAYOUTS = ("car_ims", "kaggle_devkit", "devkit", "kaggle_folders", "folders")
 SPLITS = ("train", "test")
+WITH_LABELS = "cars_test_annos_withlabels.mat"
+NO_TEST_LABELS = (f"the test labels are in {WITH_LABELS}, from the original devkit: Kaggle's cars_test_annos.mat has no 'class' "
+                  "field; put the labelled file in the root")
+LAYOUT_TABLE = (  # in order of preference
+    Layout("devkit", ("devkit/cars_meta.mat", "devkit/cars_train_annos.mat", (WITH_LABELS, f"devkit/{WITH_LABELS}"), "cars_train/*.jpg", "cars_test/*.jpg"),
+           "the original devkit download, torchvision's layout", NO_TEST_LABELS),
+    Layout("kaggle_devkit", ("car_devkit/devkit/cars_meta.mat", "car_devkit/devkit/cars_train_annos.mat",
+                             (WITH_LABELS, f"car_devkit/devkit/{WITH_LABELS}", f"car_devkit/{WITH_LABELS}"),
+                             "cars_train/cars_train/*.jpg", "cars_test/cars_test/*.jpg"), "Kaggle's nested devkit copy", NO_TEST_LABELS),
+    Layout("car_ims", ("cars_annos.mat", "car_ims/*.jpg"), "the car_ims.tgz download"),
+    Layout("kaggle_folders", ("names.csv", "anno_train.csv", "anno_test.csv", ("car_data/car_data/train/", "car_data/train/"),
+                              ("car_data/car_data/test/", "car_data/test/")), "Kaggle's class folders with CSV boxes"),
+    Layout("hf_repo", (("*.parquet", "*/*.parquet", "*/*/*.parquet"),), "a Hugging Face dataset-repo snapshot"),
+    Layout("hf_save_to_disk", ("dataset_dict.json",), "a `datasets` save_to_disk folder"),
+    Layout("folders", tuple(tuple(f"{split}/*/*{ext}" for ext in (".jpg", ".jpeg", ".png")) for split in SPLITS), "class folders, no boxes"),
+)
+LAYOUTS = tuple(layout.name for layout in LAYOUT_TABLE)
 FULL = {"classes": 196, "train": 8144, "test": 8041}
+CLASS_NAMES_FILE = Path(__file__).with_name("stanford_cars_classes.txt")
 BOX_FIELDS = ("bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2")
 
 
@@ -42,38 +67,59 @@ def folder_name(class_name: str) -> str:
     return class_name.replace("/", "-")
 
 
-def detect_layout(root: Path | str) -> str:
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: dataset root not found (or not a directory)")
-    if (root / "car_ims").is_dir() or (root / "cars_annos.mat").exists():
-        return "car_ims"
-    if (root / "car_devkit").is_dir() or (root / "cars_train" / "cars_train").is_dir():
-        return "kaggle_devkit"
-    if (root / "devkit").is_dir() or (root / "cars_train").is_dir():
-        return "devkit"
-    if (root / "car_data").is_dir() or (root / "anno_train.csv").exists():
-        return "kaggle_folders"
-    if (root / "train").is_dir() or (root / "test").is_dir():
-        return "folders"
-    found = sorted(p.name for p in root.iterdir())[:20]
-    raise DatasetError(
-        f"{root}: no Stanford Cars layout found. Expected one of {LAYOUTS} (see docs/data.md: e.g. devkit/ + "
-        f"cars_train/, car_ims/ + cars_annos.mat, car_data/ + anno_train.csv, or train/ + test/ class folders); found {found}"
-    )
+def detect_layout(root: Path | str, layout: str | None = None):
+    """The layout of ``root`` (see the module docstring): a :class:`~fgvc_ref.data.layouts.Found` with the note to show."""
+    return find_layout(root, LAYOUT_TABLE, what="Stanford Cars", force=layout)
 
 
-def load_stanford_cars(root: Path | str, split: str, *, expected: dict | None = FULL, class_names: list[str] | None = None) -> LoadedSplit:
-    """Records of one split, whatever the layout. ``expected``: counts to enforce (None: any size)."""
+def load_stanford_cars(root: Path | str, split: str, *, expected: dict | None = FULL, class_names: list[str] | None = None,
+                       layout: str | None = None, **hub_options) -> LoadedSplit:
+    """Records of one split, whatever the layout. ``expected``: counts to enforce (None: any size); ``layout``: force
+    one (:data:`LAYOUTS`); ``hub_options``: passed to :func:`fgvc_ref.data.hub.load_hub` for a Hugging Face copy."""
     if split not in SPLITS:
         raise DatasetError(f"split must be one of {SPLITS}, got {split!r}")
     root = Path(root)
-    layout = detect_layout(root)
-    loader = {"car_ims": _car_ims, "kaggle_devkit": _devkit, "devkit": _devkit, "kaggle_folders": _kaggle_folders, "folders": _folders}[layout]
-    records, classes = loader(root, split, layout=layout, class_names=class_names)
-    check_files_exist(records, root, layout)
+    found = detect_layout(root, layout)
+    notes: list[str] = [found.note]
+    if found.layout.startswith("hf_"):
+        from fgvc_ref.data.hub import load_hub
+
+        hub = load_hub(root, split, layout=found.layout, **hub_options)
+        records, classes = hub.records, hub.classes
+        notes += hub.notes[1:]
+    else:
+        loader = {"car_ims": _car_ims, "kaggle_devkit": _devkit, "devkit": _devkit, "kaggle_folders": _kaggle_folders, "folders": _folders}[found.layout]
+        records, classes, more = loader(root, split, layout=found.layout, class_names=class_names)
+        notes += more
+    if found.layout in ("folders", "hf_repo", "hf_save_to_disk") and class_names is None:
+        records, classes, note = canonical_order(records, classes)
+        notes.append(note)
+    check_files_exist(records, root, found.layout)
     exp = expected or {}
-    return check_split(LoadedSplit(records, classes, layout), root, split, expected_images=exp.get(split), expected_classes=exp.get("classes"))
+    return check_split(LoadedSplit(records, classes, found.layout, tuple(notes)), root, split, expected_images=exp.get(split),
+                       expected_classes=exp.get("classes"))
+
+
+def official_classes() -> list[str]:
+    """The 196 class names in ``cars_meta.mat`` order (:data:`CLASS_NAMES_FILE`)."""
+    lines = CLASS_NAMES_FILE.read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def canonical_order(records: list[Record], classes: list[str]) -> tuple[list[Record], list[str], str]:
+    """Relabel a copy whose class names are the official 196 (up to the folder spelling of "/") to the canonical order,
+    and say which order it had; any other class list is kept as it is."""
+    official = official_classes()
+    if classes == official:
+        return records, classes, "class names in the canonical cars_meta.mat order (torchvision's)"
+    index = {folder_name(name): k for k, name in enumerate(official)}
+    if len(classes) != len(official) or {folder_name(c) for c in classes} != index.keys():
+        return records, classes, (f"class names are not Stanford Cars' official {len(official)}: kept in this copy's order "
+                                  f"({len(classes)} classes, first {classes[:1]})")
+    order = "alphabetical order" if classes == sorted(classes) else "an order of its own"
+    to = [index[folder_name(c)] for c in classes]
+    return ([r._replace(label=to[r.label]) for r in records], official,
+            f"class names in {order} (first {classes[0]!r}), relabelled to the canonical cars_meta.mat order")
 
 
 # --- .mat layouts -----------------------------------------------------------------------------
@@ -99,29 +145,20 @@ def _box(row: dict, path: Path) -> Box:
     return tuple(as_int(row[f], path, f) for f in BOX_FIELDS)  # type: ignore[return-value]
 
 
-def _devkit(root: Path, split: str, *, layout: str, class_names=None) -> tuple[list[Record], list[str]]:
+def _devkit(root: Path, split: str, *, layout: str, class_names=None) -> tuple[list[Record], list[str], list[str]]:
     nested = layout == "kaggle_devkit"
     devkit = root / "car_devkit" / "devkit" if nested else root / "devkit"
     images = root / f"cars_{split}" / f"cars_{split}" if nested else root / f"cars_{split}"
     classes = _mat_strings(devkit / "cars_meta.mat", "class_names")
     if split == "train":
         annos = devkit / "cars_train_annos.mat"
-    else:
-        name = "cars_test_annos_withlabels.mat"
-        places = [root / name, devkit / name, devkit.parent / name]
-        annos = next((p for p in places if p.is_file()), None)
-        if annos is None:
-            unlabeled = [str(p) for p in (devkit / "cars_test_annos.mat", root / "cars_test_annos.mat") if p.is_file()]
-            raise DatasetError(
-                f"{root}: {layout} layout without test labels: {name} not found in {[str(p.parent) for p in places]}"
-                + (f"; {unlabeled[0]} has no 'class' field" if unlabeled else "")
-                + ". Put the labelled test annotations (cars_test_annos_withlabels.mat, from the original devkit) in the root."
-            )
+    else:  # the layout is complete (detect_layout), so one of these exists
+        annos = next(p for p in (root / WITH_LABELS, devkit / WITH_LABELS, devkit.parent / WITH_LABELS) if p.is_file())
     rows = _mat_rows(annos, "annotations", (*BOX_FIELDS, "class", "fname"))
-    return [Record(str(images / str(r["fname"])), as_int(r["class"], annos, "class") - 1, _box(r, annos)) for r in rows], classes
+    return [Record(str(images / str(r["fname"])), as_int(r["class"], annos, "class") - 1, _box(r, annos)) for r in rows], classes, []
 
 
-def _car_ims(root: Path, split: str, *, layout: str, class_names=None) -> tuple[list[Record], list[str]]:
+def _car_ims(root: Path, split: str, *, layout: str, class_names=None) -> tuple[list[Record], list[str], list[str]]:
     path = root / "cars_annos.mat"
     m = load_mat(path)
     classes = [str(s) for s in np.atleast_1d(m["class_names"])] if "class_names" in m else None
@@ -130,7 +167,7 @@ def _car_ims(root: Path, split: str, *, layout: str, class_names=None) -> tuple[
     rows = _mat_rows(path, "annotations", ("relative_im_path", *BOX_FIELDS, "class", "test"), m)
     want = int(split == "test")
     return [Record(str(root / str(r["relative_im_path"])), as_int(r["class"], path, "class") - 1, _box(r, path))
-            for r in rows if as_int(r["test"], path, "test") == want], classes
+            for r in rows if as_int(r["test"], path, "test") == want], classes, []
 
 
 # --- folder layouts ---------------------------------------------------------------------------
@@ -146,7 +183,7 @@ def _read_csv(path: Path) -> list[list[str]]:
         raise DatasetError(f"{path}: not a readable UTF-8 CSV file ({type(e).__name__}: {e})") from e
 
 
-def _kaggle_folders(root: Path, split: str, *, layout: str, class_names=None) -> tuple[list[Record], list[str]]:
+def _kaggle_folders(root: Path, split: str, *, layout: str, class_names=None) -> tuple[list[Record], list[str], list[str]]:
     base = root / "car_data" / "car_data" if (root / "car_data" / "car_data").is_dir() else root / "car_data"
     classes = [row[0].strip() for row in _read_csv(root / "names.csv")]
     annos = root / f"anno_{split}.csv"
@@ -160,10 +197,10 @@ def _kaggle_folders(root: Path, split: str, *, layout: str, class_names=None) ->
             raise DatasetError(f"{annos}:{line}: class {label + 1} is outside 1..{len(classes)} (names.csv)")
         box = tuple(as_int(v, annos, f"box (line {line})") for v in box)
         records.append(Record(str(base / split / folder_name(classes[label]) / fname), label, box))  # type: ignore[arg-type]
-    return records, classes
+    return records, classes, []
 
 
-def _folders(root: Path, split: str, *, layout: str, class_names=None) -> tuple[list[Record], list[str]]:
+def _folders(root: Path, split: str, *, layout: str, class_names=None) -> tuple[list[Record], list[str], list[str]]:
     from fgvc_ref.data.folder import load_folder
 
     if class_names is None:
@@ -172,4 +209,4 @@ def _folders(root: Path, split: str, *, layout: str, class_names=None) -> tuple[
         elif (root / "cars_meta.mat").is_file():
             class_names = _mat_strings(root / "cars_meta.mat", "class_names")
     loaded = load_folder(root, split, class_names=class_names, folder_name=folder_name)
-    return loaded.records, loaded.classes
+    return loaded.records, loaded.classes, list(loaded.notes)

@@ -11,7 +11,12 @@ The files follow the real ones: ``.mat`` files go through ``scipy.io.savemat`` w
 variable and field names (``class_names``; ``annotations`` with ``bbox_x1 .. bbox_y2``, ``class``,
 ``fname`` or ``relative_im_path`` and ``test``), CSVs are headerless, class 2 is named
 "Ram C/V Cargo Van Minivan 2012" (its folder "Ram C-V ..."), and the canonical class order is not
-alphabetical. The same ``seed`` gives the same images, labels and boxes in every layout.
+alphabetical. The Hugging Face forms (``pyarrow``) are what ``push_to_hub`` and ``save_to_disk``
+write: a card whose YAML header has ``configs`` and ``dataset_info`` beside Parquet shards
+``data/{split}-0000k-of-0000N.parquet`` whose schema metadata ``huggingface`` repeats the features;
+or ``dataset_dict.json`` and per-split Arrow IPC streams with ``dataset_info.json`` and
+``state.json``; rows hold ``image`` ``{bytes, path}`` and ``label``, and no box (as most copies);
+train has two shards. The same ``seed`` gives the same images, labels and boxes in every layout.
 
 ``hazards=True`` mixes in what real copies contain: greyscale, CMYK, RGBA and palette images (the
 last two are PNG data under a ``.jpg`` name), boxes touching the border, and three unreadable files:
@@ -143,6 +148,8 @@ def make_fake_stanford_cars(root: Path | str, layout: str, *, classes: int = 6, 
     names = class_names(classes)
     images = _images(classes, per_class, seed, hazards, image_size)
     bad = []
+    if layout.startswith("hf_"):
+        return FakeDataset(root, layout, names, _hugging_face(root, layout, names, images))
     writer = {"devkit": _devkit, "kaggle_devkit": _devkit, "car_ims": _car_ims, "kaggle_folders": _folders, "folders": _folders}[layout]
     for im, path in writer(root, layout, names, images):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,6 +157,52 @@ def make_fake_stanford_cars(root: Path | str, layout: str, *, classes: int = 6, 
         if im.bad:
             bad.append(str(path))
     return FakeDataset(root, layout, names, sorted(bad))
+
+
+def _hugging_face(root: Path, layout: str, names: list[str], images: list[_Image]) -> list[str]:
+    """Write the Hugging Face form ``layout``; returns the bad rows as ``shard (split, row)`` names."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    features = {"image": {"_type": "Image"}, "label": {"names": names, "_type": "ClassLabel"}}
+    schema = pa.schema([("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])), ("label", pa.int64())],
+                       metadata={"huggingface": json.dumps({"info": {"features": features}})})
+    bad = []
+    for split in ("train", "test"):
+        rows = [im for im in images if im.split == split]
+        parts = 2 if split == "train" and len(rows) > 1 else 1
+        cut = [len(rows) * k // parts for k in range(parts + 1)]
+        folder = root / ("data" if layout == "hf_repo" else split)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = []
+        for k in range(parts):
+            part = rows[cut[k] : cut[k + 1]]
+            table = pa.table({"image": [{"bytes": im.data, "path": f"{im.index + 1:05d}.jpg"} for im in part],
+                              "label": [im.label for im in part]}, schema=schema)
+            name = f"{split}-{k:05d}-of-{parts:05d}.parquet" if layout == "hf_repo" else f"data-{k:05d}-of-{parts:05d}.arrow"
+            if layout == "hf_repo":
+                pq.write_table(table, folder / name)
+            else:
+                with pa.ipc.new_stream(folder / name, schema) as writer:
+                    writer.write_table(table)
+            files.append(name)
+            bad += [f"{folder / name} ({split} split, row {cut[k] + i}; row {i} of this shard)" for i, im in enumerate(part) if im.bad]
+        if layout == "hf_save_to_disk":
+            (folder / "dataset_info.json").write_text(json.dumps({"citation": "", "description": "", "features": features}, indent=2))
+            (folder / "state.json").write_text(json.dumps({"_data_files": [{"filename": f} for f in files], "_fingerprint": "synthetic",
+                                                           "_format_columns": None, "_format_kwargs": {}, "_format_type": None,
+                                                           "_output_all_columns": False, "_split": None}, indent=2))
+    if layout == "hf_save_to_disk":
+        (root / "dataset_dict.json").write_text(json.dumps({"splits": ["train", "test"]}))
+    else:
+        card = ["---", "configs:", "- config_name: default", "  data_files:", "  - split: train", "    path: data/train-*",
+                "  - split: test", "    path: data/test-*", "dataset_info:", "  features:", "  - name: image", "    dtype: image",
+                "  - name: label", "    dtype:", "      class_label:", "        names:"]
+        card += [f"          '{k}': {json.dumps(name)}" for k, name in enumerate(names)] + ["---", "", "A synthetic fine-grained set (fgvc_ref).", ""]
+        (root / "README.md").write_text("\n".join(card))
+    return sorted(bad)
 
 
 def _struct(rows: list[dict]) -> np.ndarray:

@@ -1,0 +1,55 @@
+"""A finished run, rebuilt for use: its network (EMA or raw weights), recipe and class names.
+
+:func:`load_run` reads ``RUN_DIR/final.pt`` (``weights_only=True``) and ``recipe.json`` and builds
+the network without downloading anything; ``evaluate``, ``export`` and ``bench --only latency`` start here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from fgvc_ref.checkpoint import list_checkpoints
+from fgvc_ref.train import FINAL
+
+
+class Run(NamedTuple):
+    model: nn.Module  # in eval mode, on the CPU
+    weights: str  # "ema" or "raw"
+    recipe: dict  # the run's recipe.json
+    classes: list[str] | None  # names in label order, when final.pt records them
+    path: Path
+
+
+def load_run(run_dir: Path | str, weights: str | None = None) -> Run:
+    """A finished run's network with its EMA weights (``weights="ema"``, the default when the run has an EMA)
+    or its raw weights (``"raw"``)."""
+    from fgvc_ref.model import build_model
+
+    run_dir = Path(run_dir)
+    if not (run_dir / FINAL).is_file():
+        if not run_dir.is_dir():
+            raise ValueError(f"{run_dir}: no such run folder")
+        unfinished = [p.name for p in list_checkpoints(run_dir)]
+        raise ValueError(f"{run_dir}: not a finished run (no {FINAL}" + (f"; checkpoint {unfinished[-1]} says it is unfinished: run "
+                         "its train command again to finish it)" if unfinished else ")"))
+    if weights not in (None, "ema", "raw"):
+        raise ValueError(f"weights must be 'ema' or 'raw', got {weights!r}")
+    final = torch.load(run_dir / FINAL, map_location="cpu", weights_only=True)
+    recipe = json.loads((run_dir / "recipe.json").read_text())
+    weights = weights or ("ema" if final.get("ema") is not None else "raw")
+    if weights == "ema" and final.get("ema") is None:
+        raise ValueError(f"{run_dir}: this run has no EMA (stage {recipe.get('name')!r}); use weights 'raw'")
+    state = final["ema"]["module"] if weights == "ema" else final["model"]
+    model = build_model(recipe["model"], num_classes(state), "none")
+    model.load_state_dict(state)
+    return Run(model.eval(), weights, recipe, final.get("classes"), run_dir)
+
+
+def num_classes(state: dict) -> int:
+    """K, the rows of the last 2-D weight of a classification state dict (its head)."""
+    return [v for v in state.values() if v.dim() == 2][-1].shape[0]
