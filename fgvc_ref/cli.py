@@ -30,7 +30,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     from fgvc_ref import bench
 
-    torch_threads(args.threads)
+    if args.threads:  # a benchmark sets its threads explicitly, or takes torch's default
+        torch.set_num_threads(args.threads)
     config = {}
     for item in filter(None, (args.train_config or "").split(",")):
         key, _, value = item.partition("=")
@@ -76,7 +77,10 @@ def _train(args: argparse.Namespace) -> int:
     if args.data is None and args.cache is None:
         raise ValueError("give --cache DIR (a prepared cache) or --data fashion-mnist[:tops][@SIZE]")
     data = load_data(args.cache if args.cache is not None else args.data, verify_sources=not args.no_verify_sources)
-    torch_threads(args.threads)
+    threads = torch_threads(args.threads)
+    if not args.quiet:
+        print(f"{threads} compute thread(s)" + ("" if args.threads else " (the cores free of other work at the start; --threads N to choose)"),
+              file=sys.stderr)
     try:
         summary = train(recipe, data, args.out, seed=args.seed, device=args.device, progress=not args.quiet,
                         keep_checkpoints=args.keep_checkpoints)
@@ -151,6 +155,7 @@ def _report(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from fgvc_ref.evaluate import evaluate_run
 
+    torch_threads(None)
     if args.cache and args.data:
         raise ValueError("give --cache or --data, not both")
     r = evaluate_run(args.run, args.cache or args.data, weights=args.weights, out=args.out, device=args.device, pairs=args.pairs,
@@ -175,6 +180,7 @@ def _predict(args: argparse.Namespace) -> int:
     from fgvc_ref.export import parse_box, predict
 
     boxes = [parse_box(b) for b in args.box] if args.box else None
+    torch_threads(None)
     failed = 0
     for path, answer in predict(args.model, args.images, boxes=boxes, topk=args.topk, device=args.device):
         if isinstance(answer, str):
@@ -201,11 +207,55 @@ def _make_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
-def torch_threads(n: int | None) -> None:
-    if n:
-        import torch
+def cpu_times(cpus) -> dict[int, tuple[int, int]]:
+    """CPU -> (idle + iowait, total) time counters of ``cpus`` from ``/proc/stat`` (Linux; OSError elsewhere)."""
+    times = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *values = line.split()
+            if name.startswith("cpu") and name != "cpu" and int(name[3:]) in cpus:
+                v = [int(x) for x in values]
+                times[int(name[3:])] = (v[3] + v[4], sum(v[:8]))  # user nice system idle iowait irq softirq steal
+    return times
 
+
+def free_between(before: dict, after: dict) -> int:
+    """Cores free of other work between two :func:`cpu_times` samples: the summed idle share of each CPU, rounded, >= 1."""
+    free = sum((after[c][0] - before[c][0]) / max(1, after[c][1] - before[c][1]) for c in after if c in before)
+    return max(1, min(len(after), round(free)))
+
+
+def free_cores(window: float = 0.25) -> int:
+    """How many of this process's CPUs other work leaves free, measured over ``window`` seconds (:func:`free_between`);
+    all allowed CPUs where ``/proc/stat`` cannot be read.
+
+    Why: torch's OpenMP threads wait for each other at every parallel region, so a thread whose core is busy with
+    another process stalls the others until it gets a time slice; with more compute threads than free cores a training
+    slows far more than its share (docs/performance.md, "Shared machines")."""
+    import os
+    import time
+
+    allowed = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    try:
+        before = cpu_times(allowed)
+        time.sleep(window)
+        return free_between(before, cpu_times(allowed))
+    except (OSError, ValueError, IndexError):
+        return len(allowed)
+
+
+def torch_threads(n: int | None) -> int:
+    """Set torch's compute threads: ``n``, or (None) the cores other work leaves free (:func:`free_cores`), unless
+    ``OMP_NUM_THREADS`` says otherwise. Returns the number set."""
+    import os
+
+    import torch
+
+    if n is None and not os.environ.get("OMP_NUM_THREADS"):
+        n = min(torch.get_num_threads(), free_cores())
+    if n:
         torch.set_num_threads(n)
+    return torch.get_num_threads()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help=SET_HELP)
     t.add_argument("--epochs", type=int, default=None, help="scale the stage to this many epochs (warmup, patience, step size scale too)")
     t.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    t.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    t.add_argument("--threads", type=int, default=None,
+                   help="compute threads (default: the cores other processes leave free, measured at the start; OMP_NUM_THREADS also sets it)")
     t.add_argument("--no-verify-sources", action="store_true", help="do not check the cache's source images (raw data elsewhere)")
     t.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     t.add_argument("--keep-checkpoints", action="store_true",

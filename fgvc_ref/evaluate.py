@@ -199,15 +199,15 @@ def _confusion_figure(r: dict, path: Path) -> str | None:
     return str(path)
 
 
-def _pairs_strip(r: dict, images: torch.Tensor, labels: torch.Tensor, predicted: torch.Tensor, path: Path, per_pair: int = 4,
-                 cell: int = 96) -> str | None:
-    """Per confused pair (a row): up to ``per_pair`` test images of the true class predicted as the other, then up to
-    ``per_pair`` correctly classified images of the class they were taken for."""
-    from fgvc_ref.mosaic import Section, draw
+def pair_sections(r: dict, images: torch.Tensor, labels: torch.Tensor, predicted: torch.Tensor, per_pair: int = 4, cell: int = 96):
+    """The strip's sections, one per confused pair (up to 6): titled with both full class names and the count; cells: up
+    to ``per_pair`` test images of the true class predicted as the other ("mistake"), then up to ``per_pair`` correctly
+    classified images of that other class ("a <name>")."""
+    from fgvc_ref.mosaic import Section
     from fgvc_ref.transforms import resized_crop_batch, whole_boxes
 
-    rows = []
-    for p in r["most_confused"][:6]:
+    sections = []
+    for n, p in enumerate(r["most_confused"][:6], 1):
         t, q = p["true_index"], p["predicted_index"]
         wrong = ((labels == t) & (predicted == q)).nonzero().squeeze(1)[:per_pair]
         right = ((labels == q) & (predicted == q)).nonzero().squeeze(1)[:per_pair]
@@ -215,9 +215,17 @@ def _pairs_strip(r: dict, images: torch.Tensor, labels: torch.Tensor, predicted:
         if not len(picks):
             continue
         shown = resized_crop_batch(images[picks], whole_boxes(torch.tensor(images.shape[-2:]).expand(len(picks), 2)), cell)
-        rows.append([(f"{r['classes'][t]}->{r['classes'][q]}", x) for x in shown[: len(wrong)]]
-                    + [(f"a {r['classes'][q]}", x) for x in shown[len(wrong):]])
-    if not rows:
+        title = f"{n}. {r['classes'][t]} taken for {r['classes'][q]}: {p['count']} images ({100 * p['share_of_true_class']:.0f}%)"
+        sections.append(Section(title, [[("mistake", x) for x in shown[: len(wrong)]] + [(f"a {r['classes'][q]}", x) for x in shown[len(wrong):]]]))
+    return sections
+
+
+def _pairs_strip(r: dict, images: torch.Tensor, labels: torch.Tensor, predicted: torch.Tensor, path: Path, cell: int = 96) -> str | None:
+    """``confused_pairs.png``: :func:`pair_sections` drawn with :mod:`fgvc_ref.mosaic` (pasted pixels, names cut from the middle)."""
+    from fgvc_ref.mosaic import draw
+
+    sections = pair_sections(r, images, labels, predicted, cell=cell)
+    if not sections:
         return None
-    draw([Section("most confused pairs: true class predicted as another (left), that other class (right)", rows)], cell).save(path)
+    draw(sections, cell).save(path)
     return str(path)

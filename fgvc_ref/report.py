@@ -14,6 +14,7 @@ in the output file (appending it if absent), so RESULTS.md can hold several gene
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 from pathlib import Path
@@ -116,8 +117,9 @@ def render(stages: dict[str, list[dict]], *, command: str | None, title: str, pl
     recipe, env = first["recipe"], first["env"]
     seeds = sorted({r["summary"]["seed"] for runs in stages.values() for r in runs})
     sig = significance(stages)
+    protocol = recipe.get("protocol", "")
     lines = [
-        f"## {title}", "",
+        f"## {title}" + (f": {protocol}" if protocol.startswith("whole images") and protocol not in title else ""), "",
         f"- Data: `{recipe.get('data')}`; model `{recipe.get('model')}` (weights `{recipe.get('weights')}`"
         + (f", BatchNorm momentum {recipe['batch_norm_momentum']}" if recipe.get("batch_norm_momentum") is not None else "")
         + f"), {recipe.get('image_size')} px, "
@@ -131,6 +133,7 @@ def render(stages: dict[str, list[dict]], *, command: str | None, title: str, pl
         f"- Command: `{command}`" if command else "- Command: not recorded",
         "- The blog's columns are its Stanford Cars numbers (ResNet-50, ImageNet weights, box crops at 224 px), for comparison only.", "",
         TABLE_BEGIN, table(stages), TABLE_END, "",
+        "How to read it:", "", *[f"- {note}" for note in reading_notes(stages)], "",
         *(["Is each step real? Welch's t interval over seeds for the difference of mean top-1 (not a bootstrap; "
            "fgvc_ref/stats.py). The last column uses the pooled per-seed spread measured here for the two stages.", "",
            sig, ""] if sig else []),
@@ -139,6 +142,50 @@ def render(stages: dict[str, list[dict]], *, command: str | None, title: str, pl
     ]
     lines += [f"![{Path(p).stem}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def num_classes_of(recipe: dict) -> int | None:
+    """K from a run's recipe.json (``num_classes``, recorded since it was added), else from a Fashion-MNIST spec; None if unknown."""
+    if recipe.get("num_classes"):
+        return int(recipe["num_classes"])
+    data = str(recipe.get("data", ""))
+    return (4 if data.startswith("fashion-mnist:tops") else 10) if data.startswith("fashion-mnist") else None
+
+
+def reading_notes(stages: dict[str, list[dict]], last: int = 3) -> list[str]:
+    """What a reader needs beside the table: chance, each stage's peak LR, and whether its curve is still moving at the end."""
+    first = next(iter(stages.values()))[0]["recipe"]
+    k = num_classes_of(first)
+    notes = [f"Chance is {100 / k:.1f}% ({k} classes)." if k else "Chance: the class count was not recorded with these runs."]
+    peaks = []
+    for s, runs in stages.items():
+        r = runs[0]["recipe"]
+        peaks.append((s, r.get("lr", 0.0) * r.get("lr_scale", 1.0), r.get("batch_size")))
+    groups: list[list] = []
+    for s, lr, batch in peaks:
+        if groups and math.isclose(groups[-1][1], lr) and groups[-1][2] == batch:
+            groups[-1][0].append(s)
+        else:
+            groups.append([[s], lr, batch])
+    parts = [f"{g[0][0] if len(g[0]) == 1 else g[0][0] + ' to ' + g[0][-1]} {g[1]:.4g} (batch {g[2]})" for g in groups]
+    jumps = [f"{b[0][0]} runs at {b[1] / a[1]:.3g}x the LR of {a[0][-1]}" for a, b in zip(groups, groups[1:]) if a[1] > 0]
+    notes.append("Peak learning rate per stage (after warmup, LR x lr_scale): " + "; ".join(parts) + "."
+                 + (f" {'; '.join(jumps)}: the recipe changes the LR with the batch size and again with label smoothing (0.1 -> 0.4), "
+                    "so a stage's step mixes its technique with its LR." if jumps else ""))
+    trends = []
+    for s, runs in stages.items():
+        key = "ema_test_acc" if runs[0]["summary"].get("reported") == "ema" else "test_acc"
+        curves = [[m[key] for m in r["metrics"] if m.get(key) is not None] for r in runs]
+        curves = [c for c in curves if len(c) >= 2 * last]
+        if not curves:
+            continue
+        change = statistics.fmean(statistics.fmean(c[-last:]) - statistics.fmean(c[-2 * last : -last]) for c in curves)
+        trends.append(f"{s} {change:+.1f}" + (" (rising)" if round(change, 1) > 0 else ""))
+    if trends:
+        notes.append(f"Change of the reported top-1 over the last {last} epochs against the {last} before (points, mean over seeds): "
+                     + ", ".join(trends) + ". A curve still rising at the last epoch has not converged in this budget: "
+                     "its stage's number, and the steps around it, would move with more epochs (the learning curves below).")
+    return notes
 
 
 def _as_run(stages: dict[str, list[dict]]) -> str:

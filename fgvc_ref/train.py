@@ -295,6 +295,7 @@ def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | No
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         _write_json(out / "recipe.json", {**as_dict(recipe), "seed": seed, "data": data.name, "data_fingerprint": data.fingerprint,
+                                          "protocol": data.protocol, "num_classes": K,
                                           "path": path, "world_size": world, "ema_update_decay": ema_decay,
                                           "batch_norm_momentum": next((m.momentum for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)), None)})
         _write_json(out / "env.json", environment(device, recipe.deterministic))

@@ -23,7 +23,10 @@ gotcha 9: the specification this project started from said "15 and 31"; torch's 
 tests check, says 16). Two backends:
 
 - :class:`TrivialAugmentWide` on a PIL image, bilinear, fill 0: equal to torchvision's, bit for bit,
-  for the same seed. Its pixel kernels are Pillow's (``ImageEnhance``, ``ImageOps``,
+  for the same seed, when torchvision's is built as ``TrivialAugmentWide(interpolation=InterpolationMode.BILINEAR)``,
+  as the reference training script builds it. torchvision's own default is ``InterpolationMode.NEAREST``:
+  checked against ``T.TrivialAugmentWide()`` with defaults, the geometric ops (shear, translate,
+  rotate) differ, and that is the interpolation, not a bug. Its pixel kernels are Pillow's (``ImageEnhance``, ``ImageOps``,
   ``Image.transform``/``rotate``), as torchvision's are; the op table, the RNG order and the affine
   matrices are written here.
 - :func:`trivial_augment_batch` on a uint8 ``N x C x H x W`` tensor (CPU or CUDA): every image draws
@@ -120,7 +123,11 @@ def apply_op_pil(img: Image.Image, op: int, m: float, *, resample=Image.BILINEAR
 
 
 class TrivialAugmentWide:
-    """Per-image TrivialAugment on PIL images (RGB or L), bit-exact with torchvision v1."""
+    """Per-image TrivialAugment on PIL images (RGB or L), bit-exact with torchvision v1 at the same interpolation.
+
+    ``interpolation``: ``"bilinear"`` (default here, as torchvision's reference training script sets it) or
+    ``"nearest"`` (torchvision's own default for ``TrivialAugmentWide()``). ``fill``: the grey level of pixels
+    that geometric ops bring in (0, torchvision's default)."""
 
     def __init__(self, interpolation: str = "bilinear", fill: int = 0) -> None:
         resamples = {"bilinear": Image.BILINEAR, "nearest": Image.NEAREST}

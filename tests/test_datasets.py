@@ -102,7 +102,9 @@ def test_reproduce_sh_runs_the_recipe_on_another_dataset(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     manifest = json.loads((tmp_path / "out" / "cache" / "train.manifest.json").read_text())
     assert manifest["dataset"] == "cub:cub" and all(s["bbox"] is None for s in manifest["sources"])
-    assert "CUB-200-2011 (whole images, 224 px, ResNet-50)" in (tmp_path / "out" / "RESULTS.md").read_text()
+    assert "CUB-200-2011 (224 px, ResNet-50): whole images, not the blog's box-crop protocol" in (tmp_path / "out" / "RESULTS.md").read_text()
+    recipe = json.loads((tmp_path / "out" / "runs" / "base" / "seed0" / "recipe.json").read_text())
+    assert recipe["protocol"] == "whole images, not the blog's box-crop protocol"
 
 
 def mac_copy(source: Path, target: Path) -> None:

@@ -81,6 +81,33 @@ def test_confused_pairs_strip_shows_the_misclassified_images(planted):
     assert torch.equal(cell(min(4, len(wrong))), resize(int(right[0])))
 
 
+def test_each_confused_pair_is_titled_with_both_full_class_names():
+    """Long fine-grained names that differ only at their ends: the strip's titles hold them whole, and where a caption is
+    cut it is cut in the middle, keeping both ends."""
+    from fgvc_ref.evaluate import pair_sections
+
+    names = ["Chevrolet Silverado 1500 Extended Cab 2012", "Chevrolet Silverado 1500 Classic Extended Cab 2007"]
+    cm = torch.tensor([[1, 3], [0, 2]])
+    r = {"classes": names, "most_confused": most_confused(cm, names)}
+    labels, predicted = torch.tensor([0, 0, 0, 0, 1, 1]), torch.tensor([0, 1, 1, 1, 1, 1])
+    sections = pair_sections(r, torch.zeros(6, 3, 8, 8, dtype=torch.uint8), labels, predicted, cell=32)
+    assert sections[0].title == f"1. {names[0]} taken for {names[1]}: 3 images (75%)"
+    assert [c for c, _ in sections[0].rows[0]] == ["mistake"] * 3 + [f"a {names[1]}"] * 2
+
+
+@given(st.text(min_size=0, max_size=80), st.integers(4, 40))
+def test_abbreviate_keeps_both_ends_within_the_limit(text, limit):
+    from fgvc_ref.mosaic import abbreviate
+
+    short = abbreviate(text, limit)
+    assert len(short) <= limit
+    if len(text) <= limit:
+        assert short == text
+    else:
+        head, _, tail = short.partition("..")
+        assert text.startswith(head) and text.endswith(tail) and len(head) >= 1 and len(tail) >= 1
+
+
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=60))
 def test_confusion_matrix_counts_each_pair_once(pairs):
     target, predicted = torch.tensor([t for t, _ in pairs]), torch.tensor([p for _, p in pairs])

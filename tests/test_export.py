@@ -234,3 +234,25 @@ def test_evaluate_on_a_folder_of_labelled_photos_reads_them_upright_as_predict_d
     (tmp_path / "mine" / "Not A Class").mkdir()
     with pytest.raises(ValueError, match="match no class name"):
         evaluate_run(run, str(tmp_path / "mine"), out=tmp_path / "ev2")
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet18", "tiny_bn_cnn"])
+def test_the_load_line_written_beside_every_export_loads_it(name, cache, tmp_path, monkeypatch):
+    """model.json's "load" is run as written, from the export's folder, for a torchvision model and for the models
+    torchvision does not know (get_model("efficientnet_lite0") raises "Unknown model")."""
+    import fgvc_ref
+    from fgvc_ref.model import build_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    model = build_model(name, 4, "none")
+    torch.save({"model": model.state_dict(), "ema": None, "identity": {}, "classes": load_data(cache).classes}, run / "final.pt")
+    (run / "recipe.json").write_text(json.dumps({"model": name, "image_size": 16, "data": str(cache), "channels_last": True}))
+    out = export_run(run, tmp_path / "exported" / "model.pt")
+    line = json.loads(out.with_suffix(".json").read_text())["load"]
+    monkeypatch.chdir(out.parent)
+    loaded = eval(line, {"torch": torch, "torchvision": torchvision, "fgvc_ref": fgvc_ref})
+    assert repr(loaded) == "<All keys matched successfully>"
+    if name == "efficientnet_lite0":
+        with pytest.raises(ValueError, match="Unknown model"):
+            torchvision.models.get_model(name, num_classes=4)

@@ -77,7 +77,7 @@ def _arrow():
 
 
 def card(root: Path) -> dict:
-    """The YAML header of ``root/README.md`` ({} when there is none)."""
+    """The YAML header of the dataset card, the README.md in ``root`` ({} when there is none)."""
     path = root / "README.md"
     if not path.is_file():
         return {}
@@ -325,7 +325,7 @@ def load_hub(root: Path | str, split: str, *, layout: str | None = None, config:
                         raise DatasetError(f"{where}: label {label!r} is not an integer nor a class name")
                     records.append(Record(str(path), label, _box(box, box_format, where), row=row, column=image_col, root=str(root)))
                     row += 1
-        except _arrow()[0].ArrowException as e:
+        except (OSError, _arrow()[0].ArrowException) as e:
             raise DatasetError(f"{path}: not readable at row {row} ({type(e).__name__}: {e}); download it again") from e
     if string_labels:  # a mirror that stores class names as strings: they are the classes, sorted
         if classes is None:
@@ -385,7 +385,7 @@ def iter_image_bytes(records: list[Record], names: list[str]) -> Iterator[bytes 
                         break
                 if yielded == len(rows):
                     break
-        except (DatasetError, _arrow()[0].ArrowException) as e:
+        except (DatasetError, OSError, _arrow()[0].ArrowException) as e:
             message = str(e) if isinstance(e, DatasetError) else f"{shard}: not readable ({type(e).__name__}: {e})"
             for i in range(k + yielded, end):
                 yield f"{names[i]}: {message}"

@@ -25,6 +25,7 @@ class Data(NamedTuple):
     name: str
     train_sizes: torch.Tensor | None = None  # int64 N x 2: valid (h, w) of each train image's slot; None: all of it
     train_cropped: torch.Tensor | None = None  # bool N: a box crop (evaluated whole) or a whole image (centre crop); None: crops
+    protocol: str = ""  # "box crops (the blog's protocol)" or "whole images, not the blog's box-crop protocol" (recipe.json, report)
 
 
 def load_data(spec: str | Path, *, verify_sources: bool = True) -> Data:
@@ -52,7 +53,17 @@ def load_data(spec: str | Path, *, verify_sources: bool = True) -> Data:
         if train.classes != test.classes:
             raise DatasetError(f"{text}: train and test caches have different class lists ({len(train.classes)} vs {len(test.classes)})")
     fingerprint = _fingerprint(train.manifest, test.manifest, train.classes, text)
-    return Data(train.images, train.labels, test.images, test.labels, train.classes, fingerprint, text, train.sizes, train.cropped)
+    return Data(train.images, train.labels, test.images, test.labels, train.classes, fingerprint, text, train.sizes, train.cropped,
+                protocol_of(train.manifest, test.manifest))
+
+
+def protocol_of(*manifests: dict) -> str:
+    """Whether the splits' images are box crops (the blog's protocol) or not, from their manifests' sources."""
+    sources = [s for m in manifests for s in m.get("sources", [])]
+    boxed = sum(s.get("bbox") is not None for s in sources)
+    if sources and boxed == len(sources):
+        return "box crops (the blog's protocol)"
+    return "whole images, not the blog's box-crop protocol" if boxed == 0 else f"box crops for {boxed} of {len(sources)} images, whole images for the rest"
 
 
 class TestData(NamedTuple):
