@@ -12,6 +12,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -95,7 +96,9 @@ def _test_image(size: int = 256):
 
 def bench_augment(*, repeats: int, device: str = "cpu", batch: int = 128, size: int = 224) -> list[dict]:
     """BatchAugment("trivialaugment", erasing 0.1) on a uint8 batch vs torchvision's per-image PIL
-    pipeline (ClassificationPresetTrain) in a DataLoader with 2 persistent workers; 256 px sources."""
+    pipeline (ClassificationPresetTrain) in a DataLoader with one persistent worker per core (at most 16); 256 px sources."""
+    import os
+
     import torchvision.transforms as T
 
     from fgvc_ref.transforms import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, pil_to_float
@@ -105,13 +108,14 @@ def bench_augment(*, repeats: int, device: str = "cpu", batch: int = 128, size: 
     tv = T.Compose([T.RandomResizedCrop(size, interpolation=B, antialias=True), T.RandomHorizontalFlip(),
                     T.TrivialAugmentWide(interpolation=B), T.PILToTensor(), T.ConvertImageDtype(torch.float),
                     T.Normalize(IMAGENET_MEAN, IMAGENET_STD), T.RandomErasing(p=0.1)])
-    loader = torch.utils.data.DataLoader(_Repeat(img, tv, 4 * batch), batch_size=batch, num_workers=2, persistent_workers=True)
+    workers = min(16, os.cpu_count() or 1)
+    loader = torch.utils.data.DataLoader(_Repeat(img, tv, 4 * batch), batch_size=batch, num_workers=workers, persistent_workers=True)
     x = (pil_to_float(img) * 255).round().to(torch.uint8).unsqueeze(0).repeat(batch, 1, 1, 1).to(device)
     augment, g = BatchAugment("trivialaugment", size, erasing_p=0.1), torch.Generator(device=device).manual_seed(0)
     per_epoch = lambda: [b for b in loader]
     t_ref = [t / 4 for t in time_call(per_epoch, repeats=max(3, repeats // 4), warmup=1)]  # seconds per batch
     t_ours = time_call(lambda: augment(x, g), repeats=repeats, warmup=2)
-    row = _row("augment", f"BatchAugment TA+RE, batch {batch}, {size} px", t_ours, "torchvision PIL preset, DataLoader 2 workers", t_ref, device)
+    row = _row("augment", f"BatchAugment TA+RE, batch {batch}, {size} px", t_ours, f"torchvision PIL preset, DataLoader {workers} workers", t_ref, device)
     row["images_per_s"] = {"ours": batch / row["ours"]["median_s"], "twin": batch / row["twin_timing"]["median_s"]}
     return [row]
 
@@ -152,9 +156,13 @@ def bench_prepare(*, repeats: int, device: str = "cpu", images: int = 192) -> li
 
 
 def bench_train(*, repeats: int, device: str = "cpu", model: str = "resnet18", image_size: int = 32, batch: int = 128,
-                images: int = 1024, stage: str = "ema", epochs: int = 3) -> list[dict]:
+                images: int = 1024, stage: str = "ema", epochs: int = 3, compile: int = 0, workers: int = 2, source: str = "drawn") -> list[dict]:
     """One stage's training img/s on the fast and the reference path vs the model-only step
-    (forward + backward + NAG on device-resident random tensors, same batch, size and precision)."""
+    (forward + backward + NAG on device-resident random tensors, same batch, size and precision).
+
+    ``compile=1`` also times the fast path under ``torch.compile`` (against the same eager model-only step); ``workers``: the reference
+    path's DataLoader workers (PIL per image); ``source``: ``drawn`` (the synthetic cars, prepared from files) or
+    ``random`` (uint8 noise of the same shapes, no files: a Stanford-Cars-sized cache in seconds)."""
     import json
     import tempfile
 
@@ -168,21 +176,27 @@ def bench_train(*, repeats: int, device: str = "cpu", model: str = "resnet18", i
     from fgvc_ref.recipe import apply_overrides, get_recipe, scale_epochs
     from fgvc_ref.train import train, train_step
 
+    if source not in ("drawn", "random"):
+        raise ValueError(f"train source must be 'drawn' or 'random', got {source!r}")
     dev = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
-        per_class = max(1, images // 16)
-        fake = make_fake_stanford_cars(f"{tmp}/raw", "devkit", classes=16, per_class=per_class, image_size=(64, 48))
-        for split, size in (("train", round(image_size * 8 / 7)), ("test", image_size)):
-            s = load_stanford_cars(fake.root, split, expected=None)
-            prepare(s.records, f"{tmp}/cache", split=split, classes=s.classes, size=size, progress=False)
-        data = load_data(f"{tmp}/cache")
+        if source == "random":
+            data = random_data(images, image_size, classes=16)
+        else:
+            fake = make_fake_stanford_cars(f"{tmp}/raw", "devkit", classes=16, per_class=max(1, images // 16), image_size=(64, 48))
+            for split, size in (("train", round(image_size * 8 / 7)), ("test", image_size)):
+                s = load_stanford_cars(fake.root, split, expected=None)
+                prepare(s.records, f"{tmp}/cache", split=split, classes=s.classes, size=size, progress=False)
+            data = load_data(f"{tmp}/cache")
         rates = {}
-        for path in ("fast", "reference"):
+        for path, compiled in (("fast", False), ("reference", False), *((("fast", True),) if compile else ())):
             recipe = apply_overrides(scale_epochs(get_recipe(stage), epochs), [f"model={model}", "weights=none", f"image_size={image_size}",
-                                                                               f"batch_size={batch}", "patience=0", f"path={path}"])
-            train(recipe, data, f"{tmp}/{path}", seed=0, device=device, progress=False)
-            rows = [json.loads(line) for line in open(f"{tmp}/{path}/metrics.jsonl")]
-            rates[path] = [r["img_per_s"] for r in rows[1:]]  # epoch 0 pays warm-up
+                                                                               f"batch_size={batch}", "patience=0", f"path={path}",
+                                                                               f"workers={workers}", f"compile={compiled}"])
+            name = path + ("_compiled" if compiled else "")
+            train(recipe, data, f"{tmp}/{name}", seed=0, device=device, progress=False)
+            rows = [json.loads(line) for line in open(f"{tmp}/{name}/metrics.jsonl")]
+            rates[name] = [r["img_per_s"] for r in rows[1:]]  # epoch 0 pays warm-up (and compilation)
     net = build_model(model, 16, "none").to(dev, memory_format=torch.channels_last)  # as the loop runs it (Recipe.channels_last)
     opt, crit = NAG(net.parameters(), lr=1e-3), LabelSmoothingCrossEntropy(0.1)
     x = torch.randn(batch, 3, image_size, image_size, device=dev).contiguous(memory_format=torch.channels_last)
@@ -190,6 +204,7 @@ def bench_train(*, repeats: int, device: str = "cpu", model: str = "resnet18", i
     amp = dev.type == "cuda"
     t_model = time_call(lambda: train_step(net, opt, crit, x, y, amp_device=dev.type, amp=amp), repeats=repeats, warmup=3)
     model_rate = batch / summary(t_model)["median_s"]
+
     net.eval()
 
     @torch.no_grad()
@@ -202,9 +217,145 @@ def bench_train(*, repeats: int, device: str = "cpu", model: str = "resnet18", i
            "model": model, "image_size": image_size, "batch": batch,
            "model_only_img_per_s": model_rate, "model_only_timing": summary(t_model),
            "eval_img_per_s": batch / summary(t_eval)["median_s"], "eval_timing": summary(t_eval),
+           "source": source, "reference_workers": workers,
            **{f"{p}_img_per_s": {"median": statistics.median(v), "min": min(v), "max": max(v), "epochs": len(v)} for p, v in rates.items()},
            **{f"{p}_vs_model_only": statistics.median(v) / model_rate for p, v in rates.items()}}
     return [row]
+
+
+def random_data(images: int, image_size: int, classes: int = 16):
+    """A cache-shaped Data of uint8 noise: ``images`` train images at ``image_size * 8 / 7`` and as many test images at
+    ``image_size``, labels cycling over ``classes`` (a benchmark's stand-in for a prepared Stanford Cars cache)."""
+    from fgvc_ref.data.sources import Data
+
+    g = torch.Generator().manual_seed(0)
+    train_size = round(image_size * 8 / 7)
+    x = torch.randint(0, 256, (images, 3, train_size, train_size), generator=g, dtype=torch.uint8)
+    t = torch.randint(0, 256, (images, 3, image_size, image_size), generator=g, dtype=torch.uint8)
+    labels = torch.arange(images) % classes
+    return Data(x, labels, t, labels.clone(), [f"class {c}" for c in range(classes)], "random", f"random:{images}@{image_size}")
+
+
+FORMATS = {".pt": "PyTorch eager fp32", ".onnx": "ONNX Runtime fp32", ".int8.onnx": "ONNX Runtime int8"}
+
+
+def bench_latency(*, repeats: int, device: str = "cpu", models: list[str] | None = None, batches: tuple[int, ...] = (1, 8),
+                  warmup: int = 20) -> list[dict]:
+    """Inference latency of exported models side by side in one process, the formats alternating round by round:
+    PyTorch eager (a ``.pt`` export, run with the same uint8-in preprocessing as the ONNX graph), ONNX Runtime fp32 and
+    int8 (``.onnx``, ``.int8.onnx``). For each batch in ``batches`` and for 1 thread and all cores: p50, p90 and p99 of
+    ``repeats`` timed calls (after ``warmup``), per model; with the size on disk and, where the run's test split is
+    readable, the top-1 of each file on it. ``NAME@SIZE`` (e.g. ``resnet50@224``) stands for that torchvision
+    architecture with random weights, exported to all three formats here: its latency only, no accuracy."""
+    import os
+    import tempfile
+
+    import numpy as np
+
+    from fgvc_ref.deploy import OnnxClassifier, Preprocess
+    from fgvc_ref.export import load_exported
+
+    if device != "cpu":
+        raise ValueError("bench --only latency measures the CPU (the edge); run it with --device cpu")
+    if not models:
+        raise ValueError("bench --only latency needs --model FILE (model.pt, model.onnx, model.int8.onnx) or NAME@SIZE, repeatable")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {p: (f"{spec}, random weights (exported here)" if "@" in spec else str(p)) for spec in models
+                 for p in (_architecture_files(spec, Path(tmp)) if "@" in spec else [Path(spec)])}
+        formats = {}
+        for path in paths:
+            kind = ".int8.onnx" if path.name.endswith(".int8.onnx") else path.suffix
+            if kind not in FORMATS:
+                raise ValueError(f"{path}: bench --only latency takes .pt (with its .json), .onnx and .int8.onnx files")
+            if kind == ".pt":
+                net, meta = load_exported(path)
+                size = meta["preprocessing"]["image_size"]
+                eager = nn.Sequential(Preprocess("nhwc"), net).eval()
+                call = (lambda eager: lambda x, threads: _eager(eager, x, threads))(eager)
+            else:
+                sessions = {t: OnnxClassifier(path, threads=t) for t in sorted({1, cores})}
+                meta = sessions[1].meta
+                size = meta["input"]["shape"][1]
+                if meta["input"]["layout"] != "NHWC":
+                    raise ValueError(f"{path}: latency is measured on NHWC exports (the default)")
+                call = (lambda sessions: lambda x, threads: sessions[threads](x))(sessions)
+            formats[path] = {"format": FORMATS[kind], "call": call, "meta": meta, "size": size, "bytes": path.stat().st_size}
+        rows = []
+        g = np.random.default_rng(0)
+        timings_of = {p: {} for p in formats}
+        for threads in sorted({1, cores}):
+            for batch in batches:
+                inputs = {p: g.integers(0, 256, (batch, f["size"], f["size"], 3), dtype=np.uint8) for p, f in formats.items()}
+                for p, f in formats.items():
+                    for _ in range(warmup):
+                        f["call"](inputs[p], threads)
+                per_round = max(1, repeats // 10)
+                times = {p: [] for p in formats}
+                for _ in range(-(-repeats // per_round)):  # rounds: every format in turn, so that machine noise hits them alike
+                    for p, f in formats.items():
+                        for _ in range(per_round):
+                            t0 = time.perf_counter()
+                            f["call"](inputs[p], threads)
+                            times[p].append(time.perf_counter() - t0)
+                for p in formats:
+                    t = np.array(times[p][:repeats]) * 1e3
+                    timings_of[p][(batch, threads)] = {"batch": batch, "threads": threads, "runs": len(t),
+                                                       **{f"p{q}_ms": float(np.percentile(t, q)) for q in (50, 90, 99)}}
+        torch.set_num_threads(cores)
+        for p, f in formats.items():
+            top1 = _top1(p) if f["meta"].get("data") else None
+            rows.append({"section": "latency", "name": f"{f['meta']['model']} at {f['size']} px, {f['format']}", "format": f["format"],
+                         "file": paths[p], "model": f["meta"]["model"], "image_size": f["size"],
+                         "bytes": f["bytes"], "top1": top1, "data": f["meta"].get("data"), "timings": list(timings_of[p].values())})
+    return rows
+
+
+def _eager(net: nn.Module, x, threads: int):
+    torch.set_num_threads(threads)
+    with torch.inference_mode():
+        return net(torch.from_numpy(x))
+
+
+def _top1(path: Path) -> float | None:
+    """The file's top-1 on its run's test split, or None when that data is not readable here."""
+    from fgvc_ref.data.sources import load_test
+    from fgvc_ref.evaluate import exported_predictor
+
+    predict, meta = exported_predictor(path, torch.device("cpu"))
+    try:
+        loaded = load_test(meta["data"], verify_sources=False)
+    except ValueError:
+        return None
+    return 100.0 * (predict(loaded.test_images).argmax(1) == loaded.test_labels).double().mean().item()
+
+
+def _architecture_files(spec: str, folder: Path) -> list[Path]:
+    """``NAME@SIZE``: the torchvision architecture with random weights (1000 classes) as .pt, .onnx and .int8.onnx in
+    ``folder`` (int8 calibrated on random pixels: the latency is real, an accuracy would not be), for latency only."""
+    import json
+
+    name, _, size = spec.partition("@")
+    if not size.isdigit():
+        raise ValueError(f"--model {spec!r}: an architecture is NAME@SIZE, e.g. resnet50@224")
+    import numpy as np
+
+    from fgvc_ref.deploy import export_graph, quantize
+    from fgvc_ref.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(name, 1000, "none").eval()
+    size = int(size)
+    meta = {"format": "fgvc_ref-export", "version": 1, "model": name, "num_classes": 1000, "classes": [str(k) for k in range(1000)],
+            "weights": "random (latency only)", "data": None, "channels_last": False, "outside the graph": "random weights: latency only",
+            "preprocessing": {"kind": "cache", "stored_size": size, "image_size": size, "mean": [], "std": []}}
+    pt = folder / f"{name}.pt"
+    torch.save(model.state_dict(), pt)
+    pt.with_suffix(".json").write_text(json.dumps(meta))
+    onnx_path = export_graph(model, folder / f"{name}.onnx", size=size, meta={**meta, "format": "fgvc_ref-onnx"})
+    pixels = np.random.default_rng(0).integers(0, 256, (64, size, size, 3), dtype=np.uint8)
+    int8 = quantize(onnx_path, pixels, calibration={"images": 64, "seed": 0, "split": "none: random pixels (latency only)"})
+    return [pt, onnx_path, int8]
 
 
 def _row(section: str, name: str, ours: list[float], twin_name: str, twin: list[float], device: str) -> dict:
@@ -214,7 +365,7 @@ def _row(section: str, name: str, ours: list[float], twin_name: str, twin: list[
 
 
 SECTIONS: dict[str, Callable[..., list[dict]]] = {"optim": bench_optim, "ema": bench_ema, "augment": bench_augment, "prepare": bench_prepare,
-                                                  "train": bench_train}
+                                                  "train": bench_train, "latency": bench_latency}
 
 
 def environment() -> dict[str, object]:
@@ -239,15 +390,21 @@ def _cpu_name() -> str:
 
 
 def run(sections: list[str], *, repeats: int, device: str, json_path: str | None, train_config: dict | None = None,
-        command: str | None = None) -> list[dict]:
+        command: str | None = None, models: list[str] | None = None) -> list[dict]:
     unknown = sorted(set(sections) - SECTIONS.keys())
     if unknown:
         raise ValueError(f"unknown bench section(s) {unknown}; valid: {sorted(SECTIONS)}")
-    rows = [row for name in sections for row in SECTIONS[name](repeats=repeats, device=device, **((train_config or {}) if name == "train" else {}))]
+    options = {"train": train_config or {}, "latency": {"models": models}}
+    rows = [row for name in sections for row in SECTIONS[name](repeats=repeats, device=device, **options.get(name, {}))]
     env = environment()
     print(f"# {env['cpu']} x{env['cpu_threads']} threads, gpu={env['gpu']}, torch {env['torch']}, torchvision {env['torchvision']}")
     print(f"{'ours':<42} {'median ms':>10} {'min-max ms':>16}   {'twin':<40} {'median ms':>10} {'ratio':>6}")
     for r in rows:
+        if r["section"] == "latency":
+            print(f"{r['name']}: {r['bytes'] / 1e6:.1f} MB, top-1 {r['top1'] if r['top1'] is None else round(r['top1'], 2)}; "
+                  + "; ".join(f"batch {t['batch']} x{t['threads']} thread(s) p50 {t['p50_ms']:.2f} ms (p90 {t['p90_ms']:.2f}, p99 {t['p99_ms']:.2f})"
+                              for t in r["timings"]))
+            continue
         if r["section"] == "train":
             print(f"{r['name']}: model-only {r['model_only_img_per_s']:.0f} img/s; fast path {r['fast_img_per_s']['median']:.0f} "
                   f"({r['fast_vs_model_only']:.2f}x); reference path {r['reference_img_per_s']['median']:.0f} ({r['reference_vs_model_only']:.2f}x); "

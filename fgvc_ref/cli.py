@@ -35,12 +35,13 @@ def _bench(args: argparse.Namespace) -> int:
     config = {}
     for item in filter(None, (args.train_config or "").split(",")):
         key, _, value = item.partition("=")
-        if key not in ("model", "image_size", "batch", "images", "stage", "epochs"):
-            raise ValueError(f"--train-config key {key!r} unknown; valid: model, image_size, batch, images, stage, epochs")
-        config[key] = value if key in ("model", "stage") else int(value)
+        keys = ("model", "image_size", "batch", "images", "stage", "epochs", "compile", "workers", "source")
+        if key not in keys:
+            raise ValueError(f"--train-config key {key!r} unknown; valid: {', '.join(keys)}")
+        config[key] = value if key in ("model", "stage", "source") else int(value)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     bench.run(args.only.split(","), repeats=args.repeats, device=device, json_path=args.json, train_config=config,
-              command=" ".join(["python -m fgvc_ref", *args.argv]))
+              command=" ".join(["python -m fgvc_ref", *args.argv]), models=args.model)
     return 0
 
 
@@ -153,15 +154,30 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from fgvc_ref.evaluate import evaluate_run
+    from pathlib import Path
+
+    from fgvc_ref.evaluate import evaluate_model, evaluate_run
 
     torch_threads(None)
     if args.cache and args.data:
         raise ValueError("give --cache or --data, not both")
-    r = evaluate_run(args.run, args.cache or args.data, weights=args.weights, out=args.out, device=args.device, pairs=args.pairs,
-                     verify_sources=not args.no_verify_sources)
-    print(f"{r['run']} ({r['weights']} weights) on {r['data']}: top-1 {r['top1']:.2f}%, top-{r['topk']} {r['top5']:.2f}% "
+    if Path(args.run).is_file():
+        if args.weights:
+            raise ValueError("--weights goes with a run folder; an exported model holds one set of weights")
+        r = evaluate_model(args.run, args.cache or args.data, out=args.out, pairs=args.pairs, verify_sources=not args.no_verify_sources,
+                           device=args.device)
+        what = f"{r['model_file']} ({r['precision']}, {r['weights']} weights)"
+    else:
+        r = evaluate_run(args.run, args.cache or args.data, weights=args.weights, out=args.out, device=args.device, pairs=args.pairs,
+                         verify_sources=not args.no_verify_sources)
+        what = f"{r['run']} ({r['weights']} weights)"
+    print(f"{what} on {r['data']}: top-1 {r['top1']:.2f}%, top-{r['topk']} {r['top5']:.2f}% "
           f"({r['images']} images)" + ("" if r["same_data_as_training"] else "; not the data the run was trained on"))
+    if "agreement" in r:
+        a = r["agreement"]
+        print(f"  agreement with {a['reference']}: identical top-1 on {a['top1_identical']:.2f}% of the images, logits differ by at most "
+              f"{a['max_abs_logit_diff']:.3g} ({a['mean_abs_logit_diff']:.3g} on average)" if a else
+              "  agreement with the run's PyTorch model: not measured (its run folder is not here)")
     for p in r["most_confused"][:5]:
         print(f"  {p['true']} -> {p['predicted']}: {p['count']} images ({100 * p['share_of_true_class']:.1f}% of {p['true']})")
     print(f"written to {r['out']}/evaluation.{{json,md}} (+ PNGs)")
@@ -169,6 +185,15 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.format == "onnx":
+        from fgvc_ref.deploy import description, export_onnx
+
+        for path in export_onnx(args.run, args.out, weights=args.weights, layout=args.layout, int8=args.int8, data=args.data,
+                                calibration_images=args.calibration_images, calibration_method=args.calibration_method, seed=args.seed):
+            print(f"{path} and {description(path)} (uint8 {args.layout.upper()} input, preprocessing inside, classes)")
+        return 0
+    if args.int8:
+        raise ValueError("--int8 goes with --format onnx")
     from fgvc_ref.export import export_run
 
     out = export_run(args.run, args.out, weights=args.weights, data=args.data)
@@ -267,13 +292,18 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time each technique against its torch/torchvision twin (medians, ratios)",
                        description="Time each hand-written technique against its twin in one process; print medians, "
                                    "min-max and ratios, optionally write JSON.")
-    b.add_argument("--only", default="optim,ema,augment,train", help="comma-separated sections: optim, ema, augment, prepare, train (default: %(default)s)")
+    b.add_argument("--only", default="optim,ema,augment,train",
+                   help="comma-separated sections: optim, ema, augment, prepare, train, latency (default: %(default)s)")
+    b.add_argument("--model", action="append", default=[], metavar="FILE|NAME@SIZE",
+                   help="latency: an exported model (model.pt with its .json, model.onnx, model.int8.onnx), or an architecture with random "
+                        "weights such as resnet50@224 (exported to all three here); repeatable")
     b.add_argument("--repeats", type=int, default=20, help="timed repeats per measurement (default: %(default)s)")
     b.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     b.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     b.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON here")
     b.add_argument("--train-config", default=None, metavar="K=V,...",
-                   help="train section: model, image_size, batch, images, stage, epochs (default resnet18,32,128,1024,ema,3)")
+                   help="train section: model, image_size, batch, images, stage, epochs, compile (0/1), workers (reference path), source (drawn/random) "
+                        "(default resnet18,32,128,1024,ema,3,0,2,drawn)")
     b.set_defaults(func=_bench)
 
     p = sub.add_parser("prepare", help="decode, crop and resize a dataset once into a verified uint8 cache",
@@ -359,9 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="evaluate a finished run: top-1/top-5, per-class accuracy, confusion matrix, most confused pairs",
                        description="Classify a test set with a finished run's weights, exactly as training evaluated, and write "
                                    "evaluation.json, evaluation.md, confusion.png and confused_pairs.png.")
-    e.add_argument("run", metavar="RUN_DIR", help="a finished run folder (with final.pt)")
+    e.add_argument("run", metavar="RUN_DIR|MODEL", help="a finished run folder (with final.pt), or a model written by export (.onnx, or .pt with its .json)")
     e.add_argument("--cache", default=None, metavar="DIR", help="evaluate on this prepared cache's test split (default: the run's own data)")
-    e.add_argument("--data", default=None, metavar="SPEC", help="or on this data spec, e.g. fashion-mnist:tops@48 (default: the run's own)")
+    e.add_argument("--data", default=None, metavar="SPEC",
+                   help="or on this data spec (e.g. fashion-mnist:tops@48), or a folder of your labelled photos (FOLDER/<class>/<image>) (default: the run's own)")
     e.add_argument("--weights", choices=["ema", "raw"], default=None, help="default: ema when the run has an EMA, else raw")
     e.add_argument("--out", default=None, metavar="DIR", help="output folder (default: RUN_DIR/evaluation-<weights>)")
     e.add_argument("--pairs", type=int, default=10, help="how many confused pairs to list (default: %(default)s)")
@@ -373,9 +404,17 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write OUT (a state dict that torchvision.models.get_model(name, num_classes=K) loads) and "
                                    "OUT with suffix .json (class names, preprocessing, provenance).")
     x.add_argument("run", metavar="RUN_DIR", help="a finished run folder (with final.pt)")
-    x.add_argument("--out", required=True, metavar="MODEL.pt", help="weights file to write; its .json goes beside it")
+    x.add_argument("--out", required=True, metavar="MODEL.pt|MODEL.onnx", help="file to write; its .json goes beside it")
     x.add_argument("--weights", choices=["ema", "raw"], default=None, help="default: ema when the run has an EMA, else raw")
     x.add_argument("--data", default=None, metavar="SPEC", help="the run's data (cache folder or spec) if it moved since training")
+    x.add_argument("--format", choices=["state_dict", "onnx"], default="state_dict",
+                   help="state_dict: a plain PyTorch state dict (default); onnx: an ONNX graph that takes uint8 RGB pixels and normalises inside")
+    x.add_argument("--layout", choices=["nhwc", "nchw"], default="nhwc", help="onnx: the pixels' layout (default: %(default)s, as cameras give)")
+    x.add_argument("--int8", action="store_true",
+                   help="onnx: also write <out>.int8.onnx, statically quantised (QDQ, per-channel int8 weights) on a sample of the train split")
+    x.add_argument("--calibration-images", type=int, default=256, help="--int8: train images to calibrate on (default: %(default)s)")
+    x.add_argument("--calibration-method", choices=["minmax", "entropy", "percentile"], default="minmax", help="--int8: (default: %(default)s)")
+    x.add_argument("--seed", type=int, default=0, help="--int8: the calibration sample's seed (default: %(default)s)")
     x.set_defaults(func=_export)
 
     q = sub.add_parser("predict", help="classify image files with an exported model (class names and probabilities)",

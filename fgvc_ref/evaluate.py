@@ -21,10 +21,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import NamedTuple
 
+import numpy as np
 import torch
-from torch import nn
 
 from fgvc_ref.data.cache import atomic_write
 from fgvc_ref.run import Run, load_run, num_classes
@@ -76,18 +75,16 @@ def is_photo_folder(spec: str | Path) -> bool:
     return Path(spec).is_dir() and not (Path(spec) / "test.manifest.json").exists() and not (Path(spec) / "train.manifest.json").exists()
 
 
-def photos(folder: str | Path, run: Run):
-    """A user's labelled photos, ``FOLDER/<class>/<image>``, as a test set for ``run``: each image decoded in its
-    displayed frame (EXIF orientation applied) and preprocessed as ``predict`` does it (the run's own evaluation
-    preprocessing, a whole image: resize and centre crop). Class folders are matched to the run's class names ("/"
-    spelled "-"); every unreadable image is listed in one error."""
+def photos(folder: str | Path, preprocessing: dict, classes: list[str]):
+    """A user's labelled photos, ``FOLDER/<class>/<image>``, as a test set: each image decoded in its displayed frame
+    (EXIF orientation applied) and stored as ``predict`` stores it (``preprocessing``: the run's evaluation preprocessing,
+    a whole image: resize and centre crop). Class folders are matched to ``classes`` ("/" spelled "-"); every unreadable
+    image is listed in one error."""
     from fgvc_ref.data.folder import load_folder
     from fgvc_ref.data.records import DatasetError
     from fgvc_ref.data.sources import TestData
-    from fgvc_ref.export import preprocessing_of, stored_image
+    from fgvc_ref.export import stored_image
 
-    preprocessing, classes = preprocessing_of(run.recipe["data"], run.recipe["image_size"])
-    classes = list(run.classes or classes)
     folder = Path(folder)
     loaded = load_folder(folder.parent, folder.name, class_names=classes, folder_name=lambda name: name.replace("/", "-"),
                          allow_empty=True)
@@ -104,49 +101,130 @@ def photos(folder: str | Path, run: Run):
     if not images:
         raise DatasetError(f"{folder}: no images in its class folders")
     labels = torch.tensor([r.label for r in loaded.records], dtype=torch.int64)
-    return TestData(torch.stack(images), labels, classes, "", str(folder))
+    return TestData(torch.stack(images), labels, list(classes), "", str(folder))
+
+
+def test_set(spec: str, *, preprocessing: dict, classes: list[str], trained_on: str | None, verify_sources: bool):
+    """The test set ``spec`` names (a cache, a Fashion-MNIST spec, or a folder of photos), with an error that says what
+    to give when the data a model was trained on (``trained_on``, the default) is not readable here."""
+    from fgvc_ref.data.sources import load_test
+
+    try:
+        return photos(spec, preprocessing, classes) if is_photo_folder(spec) else load_test(spec, verify_sources=verify_sources)
+    except ValueError as e:
+        raise ValueError(f"{e}\n(the data the model was trained on, {spec!r}, is not readable here: give --cache DIR or --data SPEC)"
+                         if spec == trained_on else str(e)) from e
+
+
+def check_classes(where: str, k: int, names: list[str] | None, loaded, spec: str) -> None:
+    """Refuse a test set whose class count or class names differ from the model's."""
+    if len(loaded.classes) != k:
+        raise ValueError(f"{where} classifies {k} classes but {spec} has {len(loaded.classes)}; evaluate it on data with the same classes")
+    if names is not None and list(names) != list(loaded.classes):
+        first = next(i for i, (a, b) in enumerate(zip(names, loaded.classes)) if a != b)
+        raise ValueError(f"{where} was trained on other classes than {spec} has: class {first} is {names[first]!r} "
+                         f"in the model, {loaded.classes[first]!r} in the data")
+
+
+def run_logits(run: Run, images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A run's float32 logits for cache images, exactly as its training evaluated them."""
+    from fgvc_ref.train import predict_logits
+
+    memory_format = torch.channels_last if run.recipe.get("channels_last") else torch.contiguous_format
+    return predict_logits(run.model.to(device=device, memory_format=memory_format), images, size=run.recipe["image_size"],
+                          batch=run.recipe.get("eval_batch_size", 256), device=device, amp=device.type == "cuda",
+                          memory_format=memory_format).cpu()
 
 
 def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str | None = None, out: Path | str | None = None,
                  device: str | None = None, pairs: int = 10, verify_sources: bool = True) -> dict:
     """Evaluate a finished run on ``data`` (default: the run's own data spec) and write the results to ``out``
     (default ``RUN_DIR/evaluation-<weights>``); returns what ``evaluation.json`` holds."""
-    from fgvc_ref.data.sources import load_test
-    from fgvc_ref.train import predict_logits
+    from fgvc_ref.export import preprocessing_of
 
     run = load_run(run_dir, weights)
     spec = data or run.recipe["data"]
-    try:
-        loaded = photos(spec, run) if is_photo_folder(spec) else load_test(spec, verify_sources=verify_sources)
-    except ValueError as e:
-        raise ValueError(f"{e}\n(the data the run was trained on, {spec!r}, is not readable here: give --cache DIR or --data SPEC)"
-                         if data is None else str(e)) from e
     k = num_classes(run.model.state_dict())
-    if len(loaded.classes) != k:
-        raise ValueError(f"{run.path} classifies {k} classes but {spec} has {len(loaded.classes)}; evaluate it on data with the same classes")
-    if run.classes is not None and list(run.classes) != list(loaded.classes):
-        first = next(i for i, (a, b) in enumerate(zip(run.classes, loaded.classes)) if a != b)
-        raise ValueError(f"{run.path} was trained on other classes than {spec} has: class {first} is {run.classes[first]!r} "
-                         f"in the run, {loaded.classes[first]!r} in the data")
+    preprocessing, names = preprocessing_of(run.recipe["data"], run.recipe["image_size"]) if is_photo_folder(spec) else ({}, None)
+    loaded = test_set(spec, preprocessing=preprocessing, classes=list(run.classes or names or []), trained_on=run.recipe["data"],
+                      verify_sources=verify_sources)
+    check_classes(str(run.path), k, run.classes, loaded, spec)
+    logits = run_logits(run, loaded.test_images, torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    header = {"run": str(run.path), "model_file": None, "stage": run.recipe.get("name"), "seed": run.recipe.get("seed"),
+              "weights": run.weights, "data": spec, "same_data_as_training": loaded.fingerprint == run.recipe.get("data_fingerprint")}
+    return report(logits, loaded, header, Path(out) if out else run.path / f"evaluation-{run.weights}", pairs)
+
+
+def evaluate_model(path: Path | str, data: str | None = None, *, out: Path | str | None = None, pairs: int = 10,
+                   verify_sources: bool = True, device: str | None = None) -> dict:
+    """Evaluate an exported model (``.onnx`` in ONNX Runtime, or ``.pt`` with its ``.json``) on ``data`` (default: the data
+    its run was trained on) with the run's own test split and preprocessing, and measure its agreement with the run's
+    PyTorch model when the run folder is there: the share of identical top-1 answers and the max and mean absolute
+    logit difference. Writes as :func:`evaluate_run` does, to ``out`` (default beside the model: ``model-onnx-evaluation/`` for
+    ``model.onnx``, ``model-int8-onnx-evaluation/`` for ``model.int8.onnx``, ``model-pt-evaluation/`` for ``model.pt``)."""
+    path = Path(path)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    memory_format = torch.channels_last if run.recipe.get("channels_last") else torch.contiguous_format
-    logits = predict_logits(run.model.to(device=device, memory_format=memory_format), loaded.test_images, size=run.recipe["image_size"],
-                            batch=run.recipe.get("eval_batch_size", 256), device=device, amp=device.type == "cuda",
-                            memory_format=memory_format).cpu()
+    predict, meta = exported_predictor(path, device)
+    spec = data or meta["data"]
+    loaded = test_set(spec, preprocessing=meta["preprocessing"], classes=meta["classes"], trained_on=meta["data"], verify_sources=verify_sources)
+    check_classes(str(path), meta["num_classes"], meta["classes"], loaded, spec)
+    logits = predict(loaded.test_images)
+    header = {"run": meta.get("run"), "model_file": str(path), "precision": meta.get("precision", "fp32"), "stage": meta.get("stage"),
+              "seed": meta.get("seed"), "weights": meta.get("weights"), "data": spec, "same_data_as_training": spec == meta.get("data"),
+              "agreement": agreement(logits, loaded.test_images, meta, device)}
+    return report(logits, loaded, header, Path(out) if out else path.with_name(f"{path.name.replace('.', '-')}-evaluation"), pairs)
+
+
+def exported_predictor(path: Path, device: torch.device, threads: int | None = None):
+    """``(predict, meta)`` for an exported model: ``predict(images)`` gives float32 logits for uint8 cache images, each
+    resized to the model's size as the run's evaluation resizes it (``.onnx`` in ONNX Runtime with ``threads``, ``.pt``
+    with its ``.json`` in PyTorch)."""
+    from fgvc_ref.deploy import OnnxClassifier, eval_pixels
+    from fgvc_ref.export import load_exported
+    from fgvc_ref.train import predict_logits
+
+    if path.suffix == ".onnx":
+        model = OnnxClassifier(path, threads=threads)
+        layout = model.meta["input"]["layout"].lower()
+        size = model.meta["input"]["shape"][1] if layout == "nhwc" else model.meta["input"]["shape"][2]
+        return (lambda images: torch.from_numpy(np.concatenate([model(eval_pixels(images[i : i + 64], size, layout))
+                                                                for i in range(0, len(images), 64)])).float()), model.meta
+    if path.suffix == ".pt":
+        net, meta = load_exported(path)
+        fmt = torch.channels_last if meta.get("channels_last") else torch.contiguous_format
+        return (lambda images: predict_logits(net.to(device=device, memory_format=fmt), images, size=meta["preprocessing"]["image_size"],
+                                              batch=256, device=device, amp=device.type == "cuda", memory_format=fmt).cpu()), meta
+    raise ValueError(f"{path}: evaluate takes a run folder, an exported .onnx, or an exported .pt with its .json beside it")
+
+
+def agreement(logits: torch.Tensor, images: torch.Tensor, meta: dict, device: torch.device) -> dict | None:
+    """Against the run's own PyTorch model (its folder named in the metadata), on the same images: the share of identical
+    top-1 answers (%), and the max and mean absolute logit difference. None when the run folder is not here."""
+    run_dir = meta.get("run")
+    if not run_dir or not (Path(run_dir) / "final.pt").is_file():
+        return None
+    reference = run_logits(load_run(run_dir, meta.get("weights")), images, device)
+    diff = (logits - reference).abs()
+    return {"reference": f"{run_dir} ({meta.get('weights')} weights, PyTorch)", "top1_identical": 100.0 * (logits.argmax(1) == reference.argmax(1)).double().mean().item(),
+            "max_abs_logit_diff": diff.max().item(), "mean_abs_logit_diff": diff.mean().item(),
+            "reference_top1_predictions": reference.argmax(1).tolist()}
+
+
+def report(logits: torch.Tensor, loaded, header: dict, out: Path, pairs: int) -> dict:
+    """The evaluation of ``logits`` on ``loaded`` (a TestData): numbers, confusions and figures written to ``out``."""
+    k = logits.shape[1]
     target = loaded.test_labels
     predicted = logits.argmax(1)
     cm = confusion_matrix(target, predicted, k)
     per_class = [{"class": name, "images": int(cm[c].sum()), "correct": int(cm[c, c]), "acc": 100.0 * int(cm[c, c]) / max(1, int(cm[c].sum()))}
                  for c, name in enumerate(loaded.classes)]
     result = {
-        "run": str(run.path), "stage": run.recipe.get("name"), "seed": run.recipe.get("seed"), "weights": run.weights, "data": spec,
-        "same_data_as_training": loaded.fingerprint == run.recipe.get("data_fingerprint"), "images": len(target),
+        **header, "images": len(target),
         "top1": 100.0 * (predicted == target).double().mean().item(), "top5": top_k_accuracy(logits, target, min(5, k)),
         "topk": min(5, k), "per_class": per_class, "most_confused": most_confused(cm, loaded.classes, pairs),
         "class_order": cluster_order(cm), "confusion_matrix": cm.tolist(), "classes": list(loaded.classes),
         "predicted": predicted.tolist(),  # per test image, in the data's order
     }
-    out = Path(out) if out else run.path / f"evaluation-{run.weights}"
     out.mkdir(parents=True, exist_ok=True)
     result["out"] = str(out)
     atomic_write(out / "evaluation.json", lambda f: f.write(json.dumps(result, indent=1).encode()))
@@ -157,11 +235,17 @@ def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str |
 
 
 def _markdown(r: dict, pictures: list[str]) -> str:
-    lines = [f"# Evaluation of {r['run']} ({r['weights']} weights)", "",
+    what = f"{r['model_file']} ({r.get('precision', 'fp32')}, from {r['run']})" if r.get("model_file") else r["run"]
+    lines = [f"# Evaluation of {what} ({r['weights']} weights)", "",
              f"- Data: `{r['data']}`, {r['images']} test images" + ("" if r["same_data_as_training"] else
                                                                   " (not the data the run was trained and logged on)"),
-             f"- top-1 {r['top1']:.2f}%, top-{r['topk']} {r['top5']:.2f}%", "",
-             "## Most confused pairs", "", "| true class | predicted as | images | share of the true class |", "|---|---|---|---|"]
+             f"- top-1 {r['top1']:.2f}%, top-{r['topk']} {r['top5']:.2f}%"]
+    a = r.get("agreement")
+    if "agreement" in r:
+        lines.append(f"- Agreement with {a['reference']}: identical top-1 on {a['top1_identical']:.2f}% of the images; logits differ by at "
+                     f"most {a['max_abs_logit_diff']:.3g}, {a['mean_abs_logit_diff']:.3g} on average" if a else
+                     "- Agreement with the run's PyTorch model: not measured (the run folder named in the model's metadata is not here)")
+    lines += ["", "## Most confused pairs", "", "| true class | predicted as | images | share of the true class |", "|---|---|---|---|"]
     lines += [f"| {p['true']} | {p['predicted']} | {p['count']} | {100 * p['share_of_true_class']:.1f}% |" for p in r["most_confused"]]
     lines += ["", "## Per-class accuracy (lowest first)", "", "| class | images | correct | top-1 |", "|---|---|---|---|"]
     lines += [f"| {c['class']} | {c['images']} | {c['correct']} | {c['acc']:.1f}% |" for c in sorted(r["per_class"], key=lambda c: (c["acc"], c["class"]))]

@@ -363,19 +363,78 @@ def render_benchmarks(paths: list[Path | str], base: Path) -> str:
                 lines.append(f"| {r['name']} | {r['twin']} | {o['median_s'] * 1e3:.2f} ({o['min_s'] * 1e3:.2f}-{o['max_s'] * 1e3:.2f}) | "
                              f"{t['median_s'] * 1e3:.2f} ({t['min_s'] * 1e3:.2f}-{t['max_s'] * 1e3:.2f}) | {r['ratio_vs_twin']:.2f} | {ips} | "
                              f"{o['repeats']} / {t['repeats']} |")
+        latency = [r for r in rows if r["section"] == "latency"]
+        if latency:
+            lines += [""] * (lines[-1] != "") + latency_table(latency)
         for r in (r for r in rows if r["section"] == "train"):
             lines += [""] * (lines[-1] != "") + ["| training, img/s | median (min-max) | / model-only |", "|---|---|---|",
                                                   f"| model-only step ({r['name']}) | {_rate(r['model_only_img_per_s'])} | 1.00 |"]
-            for p in ("fast", "reference"):
+            for p in ("fast", "reference", "fast_compiled"):
+                if f"{p}_img_per_s" not in r:
+                    continue
                 v = r[f"{p}_img_per_s"]
-                lines.append(f"| {p} path, epochs 1.. of the run | {_rate(v['median'])} ({_rate(v['min'])}-{_rate(v['max'])}) | "
+                label = {"fast": "fast path", "reference": f"reference path ({r.get('reference_workers', 2)} DataLoader workers)",
+                         "fast_compiled": "fast path, torch.compile"}[p]
+                lines.append(f"| {label}, epochs 1.. of the run | {_rate(v['median'])} ({_rate(v['min'])}-{_rate(v['max'])}) | "
                              f"{r[f'{p}_vs_model_only']:.2f} |")
+
             if "eval_img_per_s" in r:
                 lines.append(f"| evaluation forward, same batch | {_rate(r['eval_img_per_s'])} | |")
             if r.get("model") == "resnet50" and r.get("image_size") == 224 and "eval_img_per_s" in r:
                 lines += ["", projection(r)]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
+
+
+def latency_table(rows: list[dict]) -> list[str]:
+    """Per model and format: size, top-1, and p50 / p90 / p99 latency (ms) at each batch and thread count, with each p50
+    as a share of the same model's PyTorch eager p50 in the same setting."""
+    settings = [(t["batch"], t["threads"]) for t in rows[0]["timings"]]
+    head = "| model | format | size, MB | top-1 | " + " | ".join(f"batch {b}, {t} thread{'s' * (t > 1)}: p50 / p90 / p99 ms (p50 / eager's)"
+                                                                for b, t in settings) + " |"
+    lines = [head, "|" + "---|" * (4 + len(settings))]
+    eager = {(r["model"], r["image_size"]): {(t["batch"], t["threads"]): t["p50_ms"] for t in r["timings"]}
+             for r in rows if r["format"].startswith("PyTorch")}
+    for r in rows:
+        cells = []
+        for t in r["timings"]:
+            base = eager.get((r["model"], r["image_size"]), {}).get((t["batch"], t["threads"]))
+            share = f" ({t['p50_ms'] / base:.2f})" if base else ""
+            cells.append(f"{t['p50_ms']:.2f} / {t['p90_ms']:.2f} / {t['p99_ms']:.2f}{share}")
+        top1 = f"{r['top1']:.2f}" if r.get("top1") is not None else "not measured"
+        lines.append(f"| {r['model']} at {r['image_size']} px | {r['format']} | {r['bytes'] / 1e6:.2f} | {top1} | " + " | ".join(cells) + " |")
+    runs = rows[0]["timings"][0]["runs"]
+    lines += ["", f"Each figure is over {runs} timed calls after a warm-up, the formats alternating in rounds in one process; "
+                  "p50 / eager's is the format's median over PyTorch eager's median for the same model, batch and threads."]
+    return lines
+
+
+def latency_plot(paths: list[Path | str], out: Path) -> str | None:
+    """Top-1 against p50 latency at batch 1 (1 thread), one point per model file with a measured top-1; None without any."""
+    points = [r for p in paths for r in json.loads(Path(p).read_text())["rows"] if r["section"] == "latency" and r.get("top1") is not None]
+    if not points:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in points:
+        t = next(t for t in r["timings"] if t["batch"] == 1 and t["threads"] == 1)
+        ax.scatter(t["p50_ms"], r["top1"], s=40)
+        ax.annotate(f"{r['format']}\n{r['bytes'] / 1e6:.1f} MB", (t["p50_ms"], r["top1"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xlabel("p50 latency, batch 1, 1 thread (ms)")
+    ax.set_ylabel("top-1 on the run's test split (%)")
+    ax.set_title(f"{points[0]['model']} at {points[0]['image_size']} px: accuracy against latency", fontsize=10)
+    ax.margins(x=0.35, y=0.3)
+    ax.set_xlim(left=0)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return str(out)
 
 
 def _rate(img_per_s: float) -> str:
@@ -404,5 +463,11 @@ def projection(row: dict) -> str:
 
 def write_bench_report(paths: list[Path | str], out: Path | str, *, section: str | None = None, base: Path | None = None) -> Path:
     out = Path(out)
-    _splice(out, render_benchmarks(paths, base=(base or out.parent).resolve()), section)
+    base = (base or out.parent).resolve()
+    text = render_benchmarks(paths, base=base)
+    (base / ARTIFACTS).mkdir(parents=True, exist_ok=True)
+    plot = latency_plot(paths, base / ARTIFACTS / f"{section or 'latency'}_accuracy_latency.png")
+    if plot:
+        text += f"\n![accuracy against latency]({os.path.relpath(plot, base)})\n"
+    _splice(out, text, section)
     return out

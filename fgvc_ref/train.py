@@ -208,27 +208,28 @@ def environment(device: torch.device, deterministic: bool) -> dict:
 
 
 def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str | None = None, progress: bool = True,
-          stop_after_epochs: int | None = None, keep_checkpoints: bool = False) -> dict:
+          stop_after_epochs: int | None = None, keep_checkpoints: bool = False, sync_debug: bool = False) -> dict:
     """Run (or resume) one training run in ``out``; returns the summary written to ``out/summary.json``.
 
     A finished run keeps ``final.pt`` (the raw and EMA weights as plain state dicts, and the run's
     identity), ``summary.json``, ``metrics.jsonl``, ``recipe.json`` and ``env.json``; its checkpoints
     (the training state) are deleted unless ``keep_checkpoints``. Running a finished run again
     returns its summary. ``stop_after_epochs``: leave after that many more epochs as if interrupted
-    (tests, time slicing).
+    (tests, time slicing). ``sync_debug`` (CUDA): run each epoch's steps under ``torch.cuda.set_sync_debug_mode("error")``,
+    so that any host-device synchronisation inside an epoch raises (the fast path promises none; tests check it).
     """
     out = Path(out)
     lock = lock_run(out) if int(os.environ.get("RANK", 0)) == 0 else None  # one trainer per run folder
     try:
         return _train(recipe, data, out, seed=seed, device=device, progress=progress, stop_after_epochs=stop_after_epochs,
-                      keep_checkpoints=keep_checkpoints)
+                      keep_checkpoints=keep_checkpoints, sync_debug=sync_debug)
     finally:
         if lock is not None:
             lock.close()
 
 
 def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | None, progress: bool, stop_after_epochs: int | None,
-           keep_checkpoints: bool) -> dict:
+           keep_checkpoints: bool, sync_debug: bool = False) -> dict:
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and world > 1:
@@ -323,6 +324,10 @@ def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | No
             perm, slices = _epoch_order(len(train_y), epoch, seed, recipe.batch_size, world, rank)
             batches = loader.batches(epoch, perm, slices, state["step"]) if loader is not None else None
             perm = perm.to(device)  # one copy per epoch; batches are slices of it
+            watch = sync_debug and device.type == "cuda"
+            if watch:
+                torch.cuda.synchronize(device)
+                torch.cuda.set_sync_debug_mode("error")
             for i in range(state["step"], len(slices)):
                 if loader is not None:
                     x, y = next(batches)
@@ -349,10 +354,14 @@ def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | No
                         ema.reset_counter()
                 acc.add(loss, logits, y, i)
                 if stop["signum"] is not None:
+                    if watch:
+                        torch.cuda.set_sync_debug_mode("default")
                     state.update(step=i + 1, acc=acc.state())
                     acc.check_finite(epoch, seed, out)
                     where = _save(out, rank, model, optimizer, ema, state, identity, epoch, i + 1)
                     raise Interrupted(stop["signum"], where)
+            if watch:
+                torch.cuda.set_sync_debug_mode("default")
             acc.check_finite(epoch, seed, out)
             train_metrics = acc.result(world)
             seconds = time.perf_counter() - t0
@@ -392,6 +401,8 @@ def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | No
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        if sync_debug and device.type == "cuda":
+            torch.cuda.set_sync_debug_mode("default")
     summary = _summary(recipe, state, seed, data, path, world, ema is not None)
     if rank == 0:  # final weights, then the summary (what marks a run finished), then the training state goes
         final = {"model": model.state_dict(), "ema": ema.state_dict() if ema else None, "identity": identity, "classes": list(data.classes)}

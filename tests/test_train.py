@@ -150,3 +150,26 @@ def test_eval_batches_resize_to_the_training_size_and_crop_the_given_boxes():
     boxes = torch.tensor([[2, 3, 10, 10]] * 5)
     cropped = torch.cat([b for b, _ in eval_batches(x, 16, 2, torch.device("cpu"), boxes)])
     assert torch.equal(cropped, normalize(resized_crop_batch(x, boxes, 16).float() / 255))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("stage", ["trivialaugment", "ema", "ema+mixup_cutmix"])
+def test_cuda_an_epoch_of_the_fast_path_makes_no_host_sync(stage, cache, tmp_path):
+    """docs/performance.md: no host sync inside an epoch. Every step of each epoch runs under CUDA's sync debug mode
+    "error" (train(sync_debug=True)), which turns any synchronisation into an exception; the epoch ends read the totals."""
+    from fgvc_ref.recipe import get_recipe, scale_epochs
+
+    recipe = apply_overrides(scale_epochs(get_recipe(stage), 2), TINY)
+    summary = train(recipe, load_data(cache), tmp_path / "run", seed=0, device="cuda", progress=False, sync_debug=True)
+    assert summary["epochs_run"] == 2 and summary["path"] == "fast"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_sync_debug_catches_a_sync_in_the_loop(cache, tmp_path, monkeypatch):
+    """The check above has power: a .item() slipped into the step is caught."""
+    import fgvc_ref.train as T
+
+    real = T.train_step
+    monkeypatch.setattr(T, "train_step", lambda *a, **k: (lambda out: (out[0].item(), out)[1])(real(*a, **k)))
+    with pytest.raises(RuntimeError, match="synchroniz"):
+        train(tiny("base", 1), load_data(cache), tmp_path / "run", seed=0, device="cuda", progress=False, sync_debug=True)

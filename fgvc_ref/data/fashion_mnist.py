@@ -4,7 +4,9 @@ Xiao, Rasul, Vollgraf, "Fashion-MNIST: a Novel Image Dataset for Benchmarking Ma
 Algorithms", arXiv:1708.07747. 60,000 train / 10,000 test 28x28 greyscale images, 10 classes.
 
 The files are ``{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz`` under
-``/usr/share/datasets/fashion-mnist/`` (``apt-get install dataset-fashion-mnist``), in the IDX format:
+``/usr/share/datasets/fashion-mnist/`` (``apt-get install dataset-fashion-mnist``), or under the folder
+the environment variable ``FGVC_FASHION_MNIST`` names (a machine without the Debian package, such as
+the GPU machine ``bench/gpu.sh`` runs on, with a subset written by ``bench/gpu_prepare.sh``), in the IDX format:
 a big-endian header (magic 2051 for images with count, rows, columns; 2049 for labels with count)
 followed by uint8 data. The ``"tops"`` subset keeps the four look-alike upper-body classes
 (T-shirt/top 0, Pullover 2, Coat 4, Shirt 6), relabelled 0..3: the most fine-grained-like part.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,12 @@ from fgvc_ref.data.cache import CachedSplit
 from fgvc_ref.data.records import DatasetError
 
 DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
+ROOT_VARIABLE = "FGVC_FASHION_MNIST"
+
+
+def default_root() -> Path:
+    """Where the files are: ``$FGVC_FASHION_MNIST`` when it is set, else Debian's folder."""
+    return Path(os.environ.get(ROOT_VARIABLE) or DEFAULT_ROOT)
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 TOPS = (0, 2, 4, 6)
 SUBSETS = (None, "tops")
@@ -36,7 +45,7 @@ SUBSETS = (None, "tops")
 def read_idx(path: Path, magic: int) -> np.ndarray:
     """An IDX file (optionally gzipped) as a uint8 array; checks the magic number and the sizes."""
     if not path.is_file():
-        raise DatasetError(f"{path}: not found (install Debian's dataset-fashion-mnist, or pass root=)")
+        raise DatasetError(f"{path}: not found (install Debian's dataset-fashion-mnist, or set {ROOT_VARIABLE} to the folder of the files)")
     raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     ndim = {2049: 1, 2051: 3}[magic]
     header = np.frombuffer(raw[: 4 * (1 + ndim)], dtype=">u4") if len(raw) >= 4 * (1 + ndim) else np.zeros(0)
@@ -64,7 +73,7 @@ def first_per_class(labels: torch.Tensor, k: int) -> torch.Tensor:
     return order[rank < k].sort().values
 
 
-def load_fashion_mnist(split: str, *, root: Path | str = DEFAULT_ROOT, subset: str | None = None, size: int = 28,
+def load_fashion_mnist(split: str, *, root: Path | str | None = None, subset: str | None = None, size: int = 28,
                        per_class: int | None = None) -> CachedSplit:
     """One split as uint8 ``N x 3 x size x size`` images and int64 labels; ``per_class`` keeps the first that many
     images of every class, in file order (selected before the resize, which treats every image alone)."""
@@ -72,7 +81,7 @@ def load_fashion_mnist(split: str, *, root: Path | str = DEFAULT_ROOT, subset: s
         raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
     if subset not in SUBSETS:
         raise DatasetError(f"subset must be one of {SUBSETS}, got {subset!r}")
-    root, prefix = Path(root), {"train": "train", "test": "t10k"}[split]
+    root, prefix = Path(root or default_root()), {"train": "train", "test": "t10k"}[split]
     image_file, label_file = root / f"{prefix}-images-idx3-ubyte.gz", root / f"{prefix}-labels-idx1-ubyte.gz"
     images, labels = read_idx(image_file, 2051), read_idx(label_file, 2049)
     if len(images) != len(labels):
