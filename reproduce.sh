@@ -30,6 +30,7 @@ Options:
   --dataset NAME       with --data: which dataset ROOT holds (default stanford_cars; docs/data.md)
   --no-boxes           with --data: whole images, not box crops (the protocol of most published numbers)
   --any-size           with --data: do not enforce the dataset's class and image counts
+  --dry-run            print the trainings it would run (stage, seed, the full command) and stop
   -h, --help           this help
 
 Idempotent: finished runs are skipped, unfinished ones resume exactly, the table is rendered again.
@@ -40,7 +41,7 @@ EOF
 }
 
 command="./reproduce.sh${*:+ $*}"
-data="" proxy="" scratch="" seeds="" out="" gpus="" epochs="" stages="" sets=() keep=() dataset="" prepare_args=()
+data="" proxy="" scratch="" seeds="" out="" gpus="" epochs="" stages="" sets=() keep=() dataset="" prepare_args=() dry=""
 value() {  # an option's value: present, and not another option
   if [ $# -lt 2 ] || [ -z "$2" ] || [[ "$2" == --* ]]; then echo "reproduce.sh: $1 needs a value (see --help)" >&2; exit 2; fi
 }
@@ -59,6 +60,7 @@ while [ $# -gt 0 ]; do
     --dataset) value "$@"; dataset="$2"; shift 2 ;;
     --no-boxes) prepare_args+=(--no-boxes); shift ;;
     --any-size) prepare_args+=(--any-size); shift ;;
+    --dry-run) dry=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "reproduce.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -162,6 +164,23 @@ epoch_args=()
 # Preflight: every stage name and --set value, for every stage, before any data work or training.
 "$py" -m fgvc_ref check --stages "$stages" "${epoch_args[@]}" "${sets[@]}" >/dev/null || exit 2
 
+jobs_list=()
+IFS=, read -ra stage_list <<< "$stages"
+for stage in "${stage_list[@]}"; do
+  for ((seed = 0; seed < seeds; seed++)); do jobs_list+=("$stage $seed"); done
+done
+train_command() {  # the training of one job ("stage seed"), into the array cmd: what runs, and what --dry-run prints
+  local stage seed
+  read -r stage seed <<< "$1"
+  cmd=("$py" -m fgvc_ref train --stage "$stage" --seed "$seed" --out "$out/runs/$stage/seed$seed" "${source_args[@]}" "${epoch_args[@]}"
+       "${sets[@]}" "${keep[@]}" --quiet)
+}
+if [ -n "$dry" ]; then  # what would run, one training per line, and nothing else
+  echo "$mode: ${#stage_list[@]} stage(s) x $seeds seed(s) = ${#jobs_list[@]} trainings, into $out/runs"
+  for job in "${jobs_list[@]}"; do train_command "$job"; echo "${cmd[*]}"; done
+  exit 0
+fi
+
 if [ -n "$data" ]; then
   [ -f "$out/cache/test.manifest.json" ] || run "$py" -m fgvc_ref prepare --data "$data" --dataset "$dataset" --out "$out/cache" "${prepare_args[@]}"
 elif [ -z "$proxy" ] && [ ! -f "$out/cache/test.manifest.json" ]; then
@@ -170,12 +189,6 @@ elif [ -z "$proxy" ] && [ ! -f "$out/cache/test.manifest.json" ]; then
 fi
 
 finished() { [ -f "$out/runs/$1/seed$2/summary.json" ]; }
-
-jobs_list=()
-IFS=, read -ra stage_list <<< "$stages"
-for stage in "${stage_list[@]}"; do
-  for ((seed = 0; seed < seeds; seed++)); do jobs_list+=("$stage $seed"); done
-done
 if [ -n "$gpus" ]; then
   IFS=, read -ra gpu_list <<< "$gpus"
   for ((k = 0; k < ${#jobs_list[@]}; k += ${#gpu_list[@]})); do
@@ -183,8 +196,8 @@ if [ -n "$gpus" ]; then
     for ((g = 0; g < ${#gpu_list[@]} && k + g < ${#jobs_list[@]}; g++)); do
       read -r stage seed <<< "${jobs_list[k + g]}"
       if finished "$stage" "$seed"; then echo "skip $stage seed $seed (finished)"; continue; fi
-      CUDA_VISIBLE_DEVICES="${gpu_list[g]}" "$py" -m fgvc_ref train --stage "$stage" --seed "$seed" --out "$out/runs/$stage/seed$seed" \
-        "${source_args[@]}" "${epoch_args[@]}" "${sets[@]}" "${keep[@]}" --quiet &
+      train_command "${jobs_list[k + g]}"
+      CUDA_VISIBLE_DEVICES="${gpu_list[g]}" "${cmd[@]}" &
       children+=($!)
     done
     for pid in "${children[@]}"; do wait "$pid"; done
@@ -194,8 +207,8 @@ else
   for job in "${jobs_list[@]}"; do
     read -r stage seed <<< "$job"
     if finished "$stage" "$seed"; then echo "skip $stage seed $seed (finished)"; continue; fi
-    run "$py" -m fgvc_ref train --stage "$stage" --seed "$seed" --out "$out/runs/$stage/seed$seed" \
-      "${source_args[@]}" "${epoch_args[@]}" "${sets[@]}" "${keep[@]}" --quiet
+    train_command "$job"
+    run "${cmd[@]}"
   done
 fi
 

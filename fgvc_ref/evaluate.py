@@ -116,14 +116,14 @@ def test_set(spec: str, *, preprocessing: dict, classes: list[str], trained_on: 
                          if spec == trained_on else str(e)) from e
 
 
-def check_classes(where: str, k: int, names: list[str] | None, loaded, spec: str) -> None:
-    """Refuse a test set whose class count or class names differ from the model's."""
+def check_classes(where: str, k: int, names: list[str] | None, loaded, spec: str, owner: str = "run") -> None:
+    """Refuse a test set whose class count or class names differ from the model's (``owner``: "run" or "model")."""
     if len(loaded.classes) != k:
         raise ValueError(f"{where} classifies {k} classes but {spec} has {len(loaded.classes)}; evaluate it on data with the same classes")
     if names is not None and list(names) != list(loaded.classes):
         first = next(i for i, (a, b) in enumerate(zip(names, loaded.classes)) if a != b)
         raise ValueError(f"{where} was trained on other classes than {spec} has: class {first} is {names[first]!r} "
-                         f"in the model, {loaded.classes[first]!r} in the data")
+                         f"in the {owner}, {loaded.classes[first]!r} in the data")
 
 
 def run_logits(run: Run, images: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -167,7 +167,7 @@ def evaluate_model(path: Path | str, data: str | None = None, *, out: Path | str
     predict, meta = exported_predictor(path, device)
     spec = data or meta["data"]
     loaded = test_set(spec, preprocessing=meta["preprocessing"], classes=meta["classes"], trained_on=meta["data"], verify_sources=verify_sources)
-    check_classes(str(path), meta["num_classes"], meta["classes"], loaded, spec)
+    check_classes(str(path), meta["num_classes"], meta["classes"], loaded, spec, owner="model")
     logits = predict(loaded.test_images)
     header = {"run": meta.get("run"), "model_file": str(path), "precision": meta.get("precision", "fp32"), "stage": meta.get("stage"),
               "seed": meta.get("seed"), "weights": meta.get("weights"), "data": spec, "same_data_as_training": spec == meta.get("data"),

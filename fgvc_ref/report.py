@@ -95,18 +95,21 @@ def significance(stages: dict[str, list[dict]]) -> str:
     pairs = [(f"{b} vs {a}", x, y, a, b) for (a, x), (b, y) in zip(adopted, adopted[1:])]
     if len(adopted) > 2:
         pairs.append((f"total: {adopted[-1][0]} vs {adopted[0][0]}", adopted[0][1], adopted[-1][1], adopted[0][0], adopted[-1][0]))
-    pairs = [p for p in pairs if len(p[1]) > 1 and len(p[2]) > 1]
     if not pairs:
         return ""
     rows = ["| step | seeds | difference | 95% interval (Welch t) | p | distinguishable from zero? | blog step | seeds per stage for the blog's step (80% power) |",
             "|---|---|---|---|---|---|---|---|"]
     for name, x, y, a, b in pairs:
-        w = welch(x, y)
+        seeds = f"{len(x)}" if len(x) == len(y) else f"{len(x)} / {len(y)}"
         blog = BLOG_TOP1[b] - BLOG_TOP1[a]
+        if len(x) < 2 or len(y) < 2:  # Welch's interval needs a spread on each side
+            rows.append(f"| {name} | {seeds} | {statistics.fmean(y) - statistics.fmean(x):+.2f} | not enough seeds: 2 a side needed | | "
+                        f"not enough seeds | {blog:+.2f} | |")
+            continue
+        w = welch(x, y)
         n = seeds_needed(round(blog, 2), pooled_sd(x, y))
         need = "none: the blog's step is 0" if round(blog, 2) == 0 else (f"{n}" if n is not None else "> 10,000")
         p = "< 0.001" if w.p < 0.001 else f"{w.p:.3f}"
-        seeds = f"{len(x)}" if len(x) == len(y) else f"{len(x)} / {len(y)}"
         rows.append(f"| {name} | {seeds} | {w.diff:+.2f} | [{w.low:+.2f}, {w.high:+.2f}] | {p} | {'yes' if w.distinguishable else 'no'}, at {seeds} seeds | "
                     f"{blog:+.2f} | {need} |")
     return "\n".join(rows)

@@ -379,7 +379,7 @@ def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | No
                 if ema is not None:
                     row["ema_val_acc"] = evaluate(ema.module, criterion, val_x, val_y, boxes=val_boxes, **ev)["acc"]
             selected = row[("ema_" if ema else "") + ("val_acc" if len(val_y) else "test_acc")]
-            if selected > state["best"]:
+            if improved(selected, state["best"]):
                 state.update(best=selected, best_epoch=epoch, since_best=0)
             else:
                 state["since_best"] += 1
@@ -414,6 +414,13 @@ def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | No
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def improved(accuracy: float, best: float) -> bool:
+    """Early stopping's rule: an epoch improves only if it is strictly better than every earlier one. A tie is not an
+    improvement, so the selected epoch is the first to reach the best accuracy and patience keeps counting through ties
+    (Keras' EarlyStopping and ModelCheckpoint(save_best_only=True) compare so with min_delta 0); the accuracy selected on is the EMA's when the run has one, on the validation split when there is one."""
+    return accuracy > best
 
 
 def _epoch_order(n: int, epoch: int, seed: int, batch: int, world: int, rank: int) -> tuple[torch.Tensor, list[tuple[int, int]]]:

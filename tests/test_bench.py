@@ -89,3 +89,31 @@ def test_gpu_script_is_valid_bash_and_asks_only_for_known_sections_and_train_set
     config = dict(item.split("=") for item in re.search(r"--train-config (\S+)", text)[1].split(","))
     assert set(config) <= set(inspect.signature(bench.bench_train).parameters)
     assert (config["model"], config["image_size"], config["images"], config["stage"], config["epochs"]) == ("resnet50", "224", "8144", "ema", "3")
+
+
+def test_latency_alternates_the_formats_round_by_round_and_reports_percentiles(tmp_path, monkeypatch):
+    """Two fake models whose calls are logged: the formats interleave in rounds (machine noise hits both alike), each
+    gets `repeats` timed calls at every batch and thread setting, and p50 <= p90 <= p99."""
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    from fgvc_ref.model import build_model
+
+    log = []
+    for name in ("a", "b"):
+        model = build_model("tiny_cnn", 3, "none")
+        torch.save(model.state_dict(), tmp_path / f"{name}.pt")
+        (tmp_path / f"{name}.json").write_text(json.dumps({"format": "fgvc_ref-export", "version": 1, "model": "tiny_cnn", "num_classes": 3,
+                                                          "classes": ["x", "y", "z"], "preprocessing": {"image_size": 8}, "data": None}))
+    real = bench._eager
+    monkeypatch.setattr(bench, "_eager", lambda net, x, threads: (log.append((id(net), len(x), threads)), real(net, x, threads))[1])
+    rows = bench.bench_latency(repeats=20, models=[str(tmp_path / "a.pt"), str(tmp_path / "b.pt")], batches=(1, 2), warmup=1)
+    assert [r["file"] for r in rows] == [str(tmp_path / "a.pt"), str(tmp_path / "b.pt")]
+    cores = len(__import__("os").sched_getaffinity(0))
+    for r in rows:
+        assert {(t["batch"], t["threads"]) for t in r["timings"]} == {(b, t) for b in (1, 2) for t in {1, cores}}
+        for t in r["timings"]:
+            assert t["runs"] == 20 and t["p50_ms"] <= t["p90_ms"] <= t["p99_ms"]
+    timed = [n for n, b, t in log if (b, t) == (1, 1)][2:]  # after each model's warm-up call
+    switches = sum(1 for p, q in zip(timed, timed[1:]) if p != q)
+    assert switches >= 9  # 10 rounds of 2 calls per model: the models alternate round by round

@@ -93,3 +93,41 @@ def test_weights_meant_for_other_models_are_refused():
         build_model("resnet18", 3, "imagenet")
     with pytest.raises(ValueError, match="are torchvision's"):
         build_model("efficientnet_lite0", 3, "IMAGENET1K_V1")
+
+
+@pytest.mark.parametrize("height, width", [(37, 53), (64, 48), (61, 45), (224, 160)])
+def test_same_logits_as_the_package_on_non_square_inputs(models, height, width):
+    """TensorFlow SAME padding per axis: height and width pad differently on non-square inputs (a height/width swap in
+    the padding would show here, never on square ones)."""
+    ours, theirs = models
+    x = torch.stack([photo(n, 256)[:, :height, :width] for n in ("chelsea.png", "coffee.png")])
+    with torch.no_grad():
+        torch.testing.assert_close(ours((x / 255 - MEAN) / STD), theirs((x - 127.0) / 128.0), rtol=0, atol=LOGIT_ATOL)
+
+
+def test_architecture_is_the_reference_packages_module_by_module(models):
+    """Every convolution (channels, kernel, stride, groups, bias), BatchNorm (features, eps), the dropout rate and the
+    classifier, in order, against efficientnet-lite-pytorch's EfficientNet-Lite0; BatchNorm momentum differs on purpose
+    (PyTorch's 0.1 here against the package's TensorFlow 0.01, module docstring)."""
+    ours, theirs = models
+    kinds = (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.Dropout, torch.nn.Linear)
+    a = [m for m in ours.modules() if isinstance(m, kinds)]
+    b = [m for m in theirs.modules() if isinstance(m, kinds)]
+    assert len(a) == len(b) == 100
+    for x, y in zip(a, b):
+        assert [isinstance(x, k) for k in kinds] == [isinstance(y, k) for k in kinds], (x, y)
+        if isinstance(x, torch.nn.Conv2d):
+            assert (x.in_channels, x.out_channels, tuple(x.kernel_size), tuple(x.stride), x.groups, x.bias is None) == \
+                   (y.in_channels, y.out_channels, tuple(y.kernel_size), tuple(y.stride), y.groups, y.bias is None), (x, y)
+        elif isinstance(x, torch.nn.BatchNorm2d):
+            assert (x.num_features, x.eps, x.momentum) == (y.num_features, y.eps, BN_MOMENTUM) and abs(y.momentum - 0.01) < 1e-9
+        elif isinstance(x, torch.nn.Dropout):
+            assert x.p == y.p == 0.2
+        else:
+            assert (x.in_features, x.out_features) == (y.in_features, y.out_features) == (1280, 1000)
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in a) == 49  # stem, 1 + 2 + 15 x 3 in the 16 blocks, head
+    relu = lambda model: sum(isinstance(m, torch.nn.ReLU6) for m in model.modules())
+    assert relu(ours) == 33  # after the stem, every expansion and depthwise convolution, and the head: not after projections
+    residual = [blk.residual for blk in ours.features if hasattr(blk, "residual")]
+    assert residual == [blk.id_skip and blk._block_args.stride in (1, [1], [1, 1]) and blk._block_args.input_filters == blk._block_args.output_filters
+                        for blk in theirs._blocks]

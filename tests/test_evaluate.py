@@ -197,3 +197,34 @@ def test_data_whose_class_names_differ_from_the_runs_is_refused(planted, tmp_pat
     torch.save(final, tmp_path / "run" / "final.pt")
     with pytest.raises(ValueError, match="class 3 is 'yellow' in the run, 'red_twin' in the data"):
         evaluate_run(tmp_path / "run", str(cache), out=tmp_path / "ev")
+
+
+@given(st.permutations(range(6)), st.integers(1, 30), st.booleans())
+def test_cluster_order_puts_a_one_way_confusion_side_by_side(perm, count, reverse):
+    """A confusion that goes one way only (a taken for b, never b for a) still puts a and b next to each other."""
+    cm = torch.eye(6, dtype=torch.int64) * 50
+    a, b = (perm[1], perm[0]) if reverse else (perm[0], perm[1])
+    cm[a, b] = count
+    order = cluster_order(cm)
+    assert sorted(order) == list(range(6)) and abs(order.index(a) - order.index(b)) == 1
+
+
+def test_the_confusion_figure_shows_the_row_normalised_matrix_in_cluster_order(planted, monkeypatch):
+    """The array drawn is C[t, p] / sum_j C[t, j] (each true class's row sums to 1), rows and columns in the figure's
+    class order, computed here independently of the module."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.axes
+
+    from fgvc_ref.evaluate import _confusion_figure
+
+    root, _, _ = planted
+    r = evaluate_run(root / "run", out=root / "ev-fig")
+    drawn = []
+    real = matplotlib.axes.Axes.imshow
+    monkeypatch.setattr(matplotlib.axes.Axes, "imshow", lambda self, data, *a, **k: (drawn.append(data), real(self, data, *a, **k))[1])
+    _confusion_figure(r, root / "ev-fig" / "again.png")
+    cm, order = r["confusion_matrix"], r["class_order"]
+    expected = [[cm[t][p] / sum(cm[t]) for p in order] for t in order]
+    assert len(drawn) == 1
+    assert drawn[0].shape == (len(order), len(order)) and abs(drawn[0] - torch.tensor(expected).numpy()).max() < 1e-12
+    assert abs(drawn[0].sum(1) - 1).max() < 1e-12 and abs(drawn[0].sum(0) - 1).max() > 1e-3  # rows, not columns

@@ -256,3 +256,34 @@ def test_the_load_line_written_beside_every_export_loads_it(name, cache, tmp_pat
     if name == "efficientnet_lite0":
         with pytest.raises(ValueError, match="Unknown model"):
             torchvision.models.get_model(name, num_classes=4)
+
+
+def test_a_loaded_export_is_in_eval_mode_gives_the_same_logits_twice_and_equals_evaluates(resnet_run, cache, tmp_path):
+    """resnet18 has BatchNorm: in training mode its outputs would use the batch's statistics (and change the running
+    ones), so two calls would differ and neither would be evaluation's."""
+    run, _ = resnet_run
+    model, meta = load_exported(export_run(run, tmp_path / "model.pt"))
+    assert not model.training and all(not m.training for m in model.modules())
+    images = load_data(cache).test_images
+    x = next(eval_batches(images, meta["preprocessing"]["image_size"], 64, CPU))[0].contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        first, second = model(x), model(x)
+    assert torch.equal(first, second)
+    torch.testing.assert_close(first, logits_of(run, images)[: len(x)], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("topk", [1, 2, 3])
+def test_predict_probabilities_are_the_softmax_over_all_classes_not_the_top_k(resnet_run, cache, tmp_path, topk):
+    """With top-k < K the printed probabilities are softmax(logits) over all K classes (so they sum to less than 1)."""
+    run, _ = resnet_run
+    out = export_run(run, tmp_path / "model.pt")
+    sources = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"][:5]
+    answers = predict(out, [s["path"] for s in sources], boxes=[tuple(s["bbox"]) for s in sources], topk=topk)
+    oracle = torch.softmax(logits_of(run, load_data(cache).test_images[:5]).double(), dim=1)
+    classes = json.loads(out.with_suffix(".json").read_text())["classes"]
+    for (_, top), p in zip(answers, oracle):
+        assert len(top) == topk
+        for name, prob in top:
+            assert abs(prob - float(p[classes.index(name)])) < PROB_ATOL
+        assert sum(prob for _, prob in top) < 1.0 - 1e-3 or topk == 4
+        assert [name for name, _ in top] == [classes[c] for c in p.argsort(descending=True)[:topk].tolist()]

@@ -61,3 +61,22 @@ def test_resize_grey_is_pils_antialiased_bilinear_within_one_level():
         pil = np.stack([np.asarray(Image.fromarray(a).resize((size, size), Image.BILINEAR)) for a in x]).astype(int)
         assert np.abs(ours - pil).max() <= 1, size
     assert torch.equal(resize_grey(torch.from_numpy(x).unsqueeze(1), 28)[:, 0], torch.from_numpy(x))  # already that size: unchanged
+
+
+def test_fgvc_fashion_mnist_names_another_folder_of_idx_files(tmp_path, monkeypatch):
+    """A machine without the Debian package (the GPU machine) reads the files from $FGVC_FASHION_MNIST, e.g. the subset
+    bench/gpu_prepare.sh writes; a folder without them is named in the error with the variable."""
+    def idx(path, magic, array):
+        dims = array.shape
+        path.write_bytes(gzip.compress(np.array([magic, *dims], dtype=">u4").tobytes() + array.astype(np.uint8).tobytes()))
+
+    g = np.random.default_rng(0)
+    for prefix in ("train", "t10k"):
+        idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", 2051, g.integers(0, 256, (8, 28, 28)))
+        idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", 2049, np.array([0, 2, 4, 6, 0, 2, 4, 6]))
+    monkeypatch.setenv("FGVC_FASHION_MNIST", str(tmp_path))
+    split = load_fashion_mnist("train", subset="tops")
+    assert len(split.labels) == 8 and split.manifest["sources"][0]["path"].startswith(str(tmp_path))
+    monkeypatch.setenv("FGVC_FASHION_MNIST", str(tmp_path / "nowhere"))
+    with pytest.raises(DatasetError, match="or set FGVC_FASHION_MNIST to the folder of the files"):
+        load_fashion_mnist("train")

@@ -70,3 +70,44 @@ def test_the_command_needs_a_readable_photo(tmp_path, capsys):
     (tmp_path / "x.png").write_bytes(b"not a png")
     assert main(["gallery", "--out", str(tmp_path / "g.png"), "--image", str(tmp_path / "x.png")]) == 2
     assert "x.png: not a readable image" in capsys.readouterr().err and not (tmp_path / "g.png").exists()
+
+
+def test_square_is_the_hand_computed_centre_square_of_a_landscape_and_a_portrait_photo():
+    """Independent oracle: chelsea.png is 451 x 300 (landscape): its centre square is columns 75..374, all rows; the same
+    photo turned a quarter (portrait, 300 x 451) has rows 75..374. A swap of height and width would take another square."""
+    pytest.importorskip("skimage")
+    photo = default_photo()
+    assert photo.size == (451, 300)
+    expected = photo.crop((75, 0, 375, 300)).resize((SIZE, SIZE), Image.BILINEAR)
+    assert torch.equal(square(photo, SIZE), torch.from_numpy(np.asarray(expected).copy()).permute(2, 0, 1))
+    portrait = photo.transpose(Image.Transpose.ROTATE_90)
+    expected = portrait.crop((0, 75, 300, 375)).resize((SIZE, SIZE), Image.BILINEAR)
+    assert torch.equal(square(portrait, SIZE), torch.from_numpy(np.asarray(expected).copy()).permute(2, 0, 1))
+
+
+def test_to_display_undoes_imagenet_normalisation_with_the_literal_constants():
+    """x -> (x / 255 - mean) / std -> to_display gives x back, with mean and std written out here (not imported): swapped
+    or mistyped constants give other colours."""
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    x = torch.arange(256, dtype=torch.uint8).view(1, 16, 16).expand(3, -1, -1).clone()
+    x[1] = x[1].flip(-1)
+    assert torch.equal(to_display((x.float() / 255 - mean) / std), x)
+    grey = torch.zeros(3, 2, 2)  # a normalised 0 is the mean colour: erased pixels show it
+    assert to_display(grey)[:, 0, 0].tolist() == [round(255 * 0.485), round(255 * 0.456), round(255 * 0.406)]
+
+
+def test_the_default_gallery_is_written_under_runs_which_git_ignores(tmp_path, monkeypatch):
+    """A command from the README must not dirty the repository: the default --out is under runs/ (git-ignored)."""
+    import subprocess
+    from pathlib import Path
+
+    from fgvc_ref.cli import build_parser
+
+    default = build_parser().parse_args(["gallery"]).out
+    assert default.startswith("runs/")
+    root = Path(__file__).resolve().parents[1]
+    assert subprocess.run(["git", "check-ignore", "-q", default], cwd=root).returncode == 0
+    pytest.importorskip("skimage")
+    monkeypatch.chdir(tmp_path)
+    assert main(["gallery", "--size", "24"]) == 0 and (tmp_path / default).is_file()

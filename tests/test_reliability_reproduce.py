@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--seeds", "1", "--epochs", "3", "--stages", "base,ema", "--set", "model=tiny_cnn", "--set", "weights=none", "--set", "image_size=16"]
@@ -196,3 +198,39 @@ def test_help_describes_the_modes_and_options():
     done = subprocess.run(["bash", "reproduce.sh", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0 and "set -euo" not in done.stdout
     assert all(word in done.stdout for word in ("--data ROOT", "--proxy NAME", "--seeds N", "--set FIELD=VALUE", "--keep-checkpoints", "130"))
+
+
+# --- what reproduce.sh runs by default: the numbers its help and README document ---------------------
+
+
+def dry_run(*args: str) -> list[str]:
+    env = {**os.environ, "PYTHON": sys.executable}
+    done = subprocess.run(["bash", "reproduce.sh", *args, "--dry-run"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+@pytest.mark.parametrize("args, mode, seeds, epochs", [((), "embedded-default", 2, "10"), (("--proxy", "fashion-mnist"), "proxy-fashion-mnist", 3, "40"),
+                                                      (("--proxy-scratch", "fashion-mnist:tops"), "proxy-scratch-fashion-mnist-tops", 3, "10"),
+                                                      (("--data", "/tmp"), "stanford_cars", 3, None)])
+def test_the_default_seeds_and_epochs_are_the_documented_ones(args, mode, seeds, epochs):
+    """Each mode's trainings, as --dry-run prints them: seeds 0..N-1 with N as --help and README say, every stage, and the
+    epoch count the README gives (the real recipe: none, 600 epochs)."""
+    lines = dry_run(*args)
+    assert lines[0] == f"{mode}: 7 stage(s) x {seeds} seed(s) = {7 * seeds} trainings, into runs/{mode}/runs"
+    jobs = lines[1:]
+    assert len(jobs) == 7 * seeds
+    assert sorted({int(j.split("--seed ")[1].split()[0]) for j in jobs}) == list(range(seeds))
+    assert all(("--epochs " + epochs in j) if epochs else ("--epochs" not in j) for j in jobs)
+    help_text = subprocess.run(["bash", "reproduce.sh", "--help"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert "--seeds N            seeds 0..N-1 (default 3; 2 for the embedded default)" in help_text
+    readme = (ROOT / "README.md").read_text()
+    assert "every stage of the recipe for 10\nshort epochs, 2 seeds" in readme and "600 epochs, 3 seeds" in readme
+
+
+@given(st.integers(1, 6))
+@settings(max_examples=3, deadline=None)
+def test_seeds_n_runs_exactly_seeds_0_to_n_minus_1(n):
+    jobs = dry_run("--seeds", str(n), "--stages", "base,ema")[1:]
+    assert [j.split("--stage ")[1].split()[0] + ":" + j.split("--seed ")[1].split()[0] for j in jobs] == \
+           [f"{stage}:{seed}" for stage in ("base", "ema") for seed in range(n)]

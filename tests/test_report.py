@@ -81,13 +81,13 @@ def test_significance_rows_give_welch_intervals_verdicts_and_seeds_for_the_blog_
     assert cells[3][2] == "+11.00" and cells[3][6] == "+6.71"
 
 
-def test_significance_needs_two_seeds_a_side_and_the_report_shows_it_only_then(tmp_path):
+def test_significance_needs_two_seeds_a_side_and_says_so_otherwise(tmp_path):
     from fgvc_ref.report import significance
 
     fake_runs(tmp_path / "one", {"base": [50.0], "ema": [60.0]})
-    assert significance(collect(tmp_path / "one")) == ""
-    write_report(tmp_path / "one", tmp_path / "one" / "RESULTS.md")
-    assert "Is each step real?" not in (tmp_path / "one" / "RESULTS.md").read_text()
+    assert "| ema vs base | 1 | +10.00 | not enough seeds: 2 a side needed |" in significance(collect(tmp_path / "one"))
+    fake_runs(tmp_path / "alone", {"ema": [60.0, 61.0]})
+    assert significance(collect(tmp_path / "alone")) == ""  # one stage: no step
     fake_runs(tmp_path / "two", {"base": [50.0, 52.0], "ema": [60.0, 61.0]})
     write_report(tmp_path / "two", tmp_path / "two" / "RESULTS.md")
     text = (tmp_path / "two" / "RESULTS.md").read_text()
@@ -100,3 +100,40 @@ def test_mean_band_counts_each_run_while_it_ran():
 
     assert mean_band([[1.0, 2.0, 3.0], [3.0, 4.0], [5.0]]) == ([3.0, 3.0, 3.0], [1.0, 2.0, 3.0], [5.0, 4.0, 3.0])
     assert mean_band([]) == ([], [], [])
+
+
+@pytest.mark.parametrize("seeds", [(1, 3), (3, 1), (1, 1), (2, 2), (3, 2)])
+def test_a_step_with_fewer_than_two_seeds_a_side_says_not_enough_seeds_and_the_rest_still_renders(seeds, tmp_path):
+    """Both sides of the boundary: Welch's interval needs 2 seeds a side; with fewer, the row says so (it neither crashes
+    the report nor disappears), and the other rows keep their intervals."""
+    from fgvc_ref.report import significance
+
+    a, b = seeds
+    fake_runs(tmp_path, {"base": [50.0 + k for k in range(a)], "trivialaugment": [60.0 + 2 * k for k in range(b)], "ema": [70.0, 71.0, 73.0]})
+    rows = {r.split("|")[1].strip(): r for r in significance(collect(tmp_path)).splitlines()[2:]}
+    short = rows["trivialaugment vs base"]
+    if min(a, b) < 2:
+        assert "not enough seeds" in short and "[" not in short
+        assert short.split("|")[2].strip() == (f"{a}" if a == b else f"{a} / {b}")
+    else:
+        assert "not enough seeds" not in short and "[" in short
+    assert "[" in rows["ema vs trivialaugment"] or min(b, 3) < 2
+    write_report(tmp_path, tmp_path / "RESULTS.md")
+    assert "Is each step real?" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_reading_notes_give_chance_the_peak_lr_jump_and_still_rising_curves(tmp_path):
+    from fgvc_ref.report import reading_notes
+
+    fake_runs(tmp_path, {"cosine": [50.0, 52.0], "label_smoothing": [55.0, 56.0]})
+    for stage, lr in (("cosine", 0.1), ("label_smoothing", 0.4)):
+        for seed in (0, 1):
+            run = tmp_path / stage / f"seed{seed}"
+            recipe = json.loads((run / "recipe.json").read_text())
+            (run / "recipe.json").write_text(json.dumps({**recipe, "lr": lr, "lr_scale": 0.5, "batch_size": 128, "num_classes": 4}))
+            (run / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "test_acc": 40.0 + (e if stage == "cosine" else -e)}) + "\n"
+                                                       for e in range(6)))
+    notes = reading_notes(collect(tmp_path))
+    assert notes[0] == "Chance is 25.0% (4 classes)."
+    assert "cosine 0.05 (batch 128); label_smoothing 0.2 (batch 128)" in notes[1] and "label_smoothing runs at 4x the LR of cosine" in notes[1]
+    assert "cosine +3.0 (rising), label_smoothing -3.0." in notes[2]

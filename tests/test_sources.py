@@ -58,3 +58,30 @@ def test_load_test_gives_the_test_split_and_fingerprint_of_load_data_without_the
         assert load_test(cache).fingerprint == whole.fingerprint
     finally:
         (Path(cache) / "train.moved").rename(Path(cache) / "train.pt")
+
+
+@pytest.mark.parametrize("changed", ["train", "test"])
+def test_re_preparing_either_split_changes_the_fingerprint_and_a_run_refuses_to_resume_on_it(changed, tmp_path):
+    """One split changed at a time: the fingerprint covers both, so a run started on the old data refuses to resume on
+    the new, naming the data; the split left alone keeps its own hash."""
+    from fgvc_ref.data.cache import prepare
+    from fgvc_ref.data.stanford_cars import load_stanford_cars
+    from fgvc_ref.data.synthetic import make_fake_stanford_cars
+    from fgvc_ref.train import train
+    from runs import tiny
+
+    old = make_fake_stanford_cars(tmp_path / "old", "devkit", classes=3, per_class=3, seed=1, image_size=(40, 30)).root
+    new = make_fake_stanford_cars(tmp_path / "new", "devkit", classes=3, per_class=3, seed=2, image_size=(40, 30)).root
+    for split, size in (("train", 20), ("test", 16)):
+        s = load_stanford_cars(old, split, expected=None)
+        prepare(s.records, tmp_path / "cache", split=split, classes=s.classes, size=size, workers=1, progress=False)
+    before = load_data(tmp_path / "cache")
+    train(tiny("base", 3), before, tmp_path / "run", seed=0, progress=False, stop_after_epochs=1)
+    s = load_stanford_cars(new, changed, expected=None)
+    prepare(s.records, tmp_path / "cache", split=changed, classes=s.classes, size=20 if changed == "train" else 16, workers=1, progress=False)
+    after = load_data(tmp_path / "cache")
+    assert after.fingerprint != before.fingerprint
+    kept = "test" if changed == "train" else "train"
+    assert torch.equal(getattr(after, f"{kept}_images"), getattr(before, f"{kept}_images"))
+    with pytest.raises(ValueError, match=r"refusing to resume a different run:\n  data: checkpoint"):
+        train(tiny("base", 3), after, tmp_path / "run", seed=0, progress=False)

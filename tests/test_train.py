@@ -8,6 +8,8 @@ import sys
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fgvc_ref.cli import main
 from fgvc_ref.data.sources import load_data
@@ -173,3 +175,80 @@ def test_cuda_sync_debug_catches_a_sync_in_the_loop(cache, tmp_path, monkeypatch
     monkeypatch.setattr(T, "train_step", lambda *a, **k: (lambda out: (out[0].item(), out)[1])(real(*a, **k)))
     with pytest.raises(RuntimeError, match="synchroniz"):
         train(tiny("base", 1), load_data(cache), tmp_path / "run", seed=0, device="cuda", progress=False, sync_debug=True)
+
+
+# --- validation split, the EMA's validation accuracy, ties ------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["fast", "reference"])
+def test_validation_images_are_never_trained_on(path, cache, tmp_path, monkeypatch):
+    """With val_fraction, the images fed to the augmentation (all of training's) and the validation images are disjoint
+    by content, and together they are the train split: no leak, nothing lost."""
+    import fgvc_ref.train as T
+    from fgvc_ref.train import split_validation
+
+    data = load_data(cache)
+    key = lambda x: bytes(x.contiguous().numpy())
+    trained = set()
+    if path == "fast":
+        real = T.BatchAugment.__call__
+        monkeypatch.setattr(T.BatchAugment, "__call__", lambda self, x, g=None, sizes=None: (trained.update(key(i) for i in x), real(self, x, g, sizes))[1])
+    else:
+        real = T._ReferenceDataset.__getitem__
+        monkeypatch.setattr(T._ReferenceDataset, "__getitem__",
+                            lambda self, k: (trained.add(key(self.images[k[1]])), real(self, k))[1])
+    recipe = tiny("trivialaugment", 2, f"path={path}", "val_fraction=0.25", "workers=0")
+    train(recipe, data, tmp_path / "run", seed=3, progress=False)
+    _, val_idx = split_validation(data.train_labels, 0.25, 3)
+    validation = {key(data.train_images[i]) for i in val_idx.tolist()}
+    assert validation and trained and not (validation & trained)
+    assert trained | validation == {key(x) for x in data.train_images}
+
+
+@given(st.lists(st.integers(1, 9), min_size=1, max_size=40), st.floats(0.05, 0.9), st.integers(0, 99))
+def test_split_validation_is_stratified_disjoint_and_covers_the_train_split(counts, fraction, seed):
+    from fgvc_ref.train import split_validation
+
+    labels = torch.tensor([c for c, n in enumerate(counts) for _ in range(n)])
+    train_idx, val_idx = split_validation(labels, fraction, seed)
+    assert sorted(train_idx.tolist() + val_idx.tolist()) == list(range(len(labels)))
+    for c, n in enumerate(counts):
+        in_val = int((labels[val_idx] == c).sum())
+        assert in_val == (min(n - 1, max(1, round(fraction * n))) if n > 1 else 0)
+
+
+def test_the_emas_validation_accuracy_is_the_ema_weights_on_the_validation_images(tmp_path):
+    """The last row's ema_val_acc and val_acc, recomputed here from the final EMA and raw weights on the validation images
+    (stored whole, evaluated by their centre 7/8 as the test split is); the two differ (80% vs 40%), so a swap would show."""
+    from fgvc_ref.run import load_run
+    from fgvc_ref.train import predict_logits, split_validation
+    from fgvc_ref.transforms import centre_crop_boxes
+    from runs import make_planted_cache
+
+    data = load_data(make_planted_cache(tmp_path / "data"))
+    recipe = tiny("ema", 4, "val_fraction=0.3", "ema_steps=1", "ema_decay=0.9", "ema_decay_reading=per_update", "warmup_epochs=0", "lr=0.5")
+    train(recipe, data, tmp_path / "run", seed=1, progress=False)
+    last = history(tmp_path / "run")[-1]
+    _, val_idx = split_validation(data.train_labels, 0.3, 1)
+    assert data.train_cropped is not None and not data.train_cropped[val_idx].any()  # whole images
+    x, y = data.train_images[val_idx], data.train_labels[val_idx]
+    acc = {}
+    for weights in ("ema", "raw"):
+        logits = predict_logits(load_run(tmp_path / "run", weights).model, x, size=16, batch=64, device=torch.device("cpu"), amp=False,
+                                memory_format=torch.channels_last, boxes=centre_crop_boxes(data.train_sizes[val_idx]))
+        acc[weights] = 100.0 * (logits.argmax(1) == y).sum().item() / len(y)
+    assert (last["ema_val_acc"], last["val_acc"]) == (acc["ema"], acc["raw"])
+    assert acc["ema"] != acc["raw"]
+
+
+@pytest.mark.parametrize("accuracies, selected, epochs", [([50, 60, 60, 60, 55], 1, 4), ([50, 60, 61, 60, 60], 2, 5), ([50, 50, 50], 0, 3)])
+def test_a_tie_is_not_an_improvement_so_the_first_best_epoch_is_selected(accuracies, selected, epochs, cache, tmp_path, monkeypatch):
+    """Scripted accuracies with ties, patience 2: a tie neither moves the selected epoch nor resets patience (both sides:
+    a strictly better epoch does)."""
+    import fgvc_ref.train as T
+
+    calls = iter(accuracies)
+    monkeypatch.setattr(T, "evaluate", lambda *a, **k: {"loss": 1.0, "acc": float(next(calls))})
+    summary = train(tiny("base", len(accuracies), "patience=2"), load_data(cache), tmp_path, seed=0, progress=False)
+    assert (summary["selected_epoch"], summary["epochs_run"]) == (selected, epochs)
+    assert T.improved(60.0, 50.0) and not T.improved(60.0, 60.0) and not T.improved(59.9, 60.0)
