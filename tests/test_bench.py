@@ -86,9 +86,10 @@ def test_gpu_script_is_valid_bash_and_asks_only_for_known_sections_and_train_set
     text = script.read_text()
     sections = re.search(r"--only (\S+)", text)[1].split(",")
     assert set(sections) <= set(bench.SECTIONS) and "train" in sections
-    config = dict(item.split("=") for item in re.search(r"--train-config (\S+)", text)[1].split(","))
-    assert set(config) <= set(inspect.signature(bench.bench_train).parameters)
-    assert (config["model"], config["image_size"], config["images"], config["stage"], config["epochs"]) == ("resnet50", "224", "8144", "ema", "3")
+    full, smoke = (dict(item.split("=") for item in value.split(",")) for value in re.findall(r'train_config="([^"]+)"', text))
+    for config in (full, smoke):
+        assert set(config) <= set(inspect.signature(bench.bench_train).parameters)
+    assert (full["model"], full["image_size"], full["batch"], full["images"], full["stage"], full["compile"]) == ("resnet50", "224", "128", "8144", "ema", "1")
 
 
 def test_latency_alternates_the_formats_round_by_round_and_reports_percentiles(tmp_path, monkeypatch):
