@@ -242,7 +242,7 @@ def test_prepare_cli_refuses_a_non_full_copy_then_prepares_it_with_any_size(tmp_
     assert load_cache(tmp_path / "c", "test").images.shape == (6, 3, 16, 16)
 
 
-def test_exif_orientation_is_logged_not_applied_and_bombs_and_bad_boxes_are_listed(tmp_path, monkeypatch):
+def test_exif_orientation_is_logged_not_applied_and_bombs_and_bad_boxes_are_listed(tmp_path, monkeypatch, capsys):
     """docs/data.md: boxes refer to raw pixels, so EXIF rotation is counted, never applied; a decompression
     bomb and a zero-area box are reported in the same complete list as unreadable files."""
     img = coordinate_image(40, 20)
@@ -251,7 +251,11 @@ def test_exif_orientation_is_logged_not_applied_and_bombs_and_bad_boxes_are_list
     rotated = tmp_path / "rotated.jpg"
     img.save(rotated, exif=exif, quality=100)
     out = tmp_path / "c"
-    prepare([Record(str(rotated), 0, None)], out, split="train", classes=["a"], size=10, workers=1, progress=False)
+    plain = tmp_path / "plain.jpg"
+    img.save(plain, quality=100)
+    prepare([Record(str(rotated), 0, None), Record(str(plain), 0, None)], out, split="train", classes=["a"], size=10, workers=1, progress=False)
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warned == [f"warning: {rotated}: EXIF orientation 6 not applied (dataset boxes refer to the stored pixels)"]  # one per tagged file
     cached = load_cache(out, "train")
     assert cached.manifest["exif_rotated"] == [str(rotated)]
     h, w = cached.sizes[0].tolist()

@@ -67,7 +67,8 @@ def test_train_threads_default_to_the_free_cores_and_follow_threads_or_omp_num_t
     try:
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
         monkeypatch.setattr(cli, "free_cores", lambda window=0.25: 1)
-        assert cli.torch_threads(None) == 1  # one core free: one compute thread
+        torch.set_num_threads(2)
+        assert cli.torch_threads(None) == 1  # one core free: one compute thread, not torch's 2
         monkeypatch.setattr(cli, "free_cores", lambda window=0.25: 64)
         torch.set_num_threads(2)
         assert cli.torch_threads(None) == 2  # never more than torch's own choice

@@ -161,7 +161,15 @@ def test_when_no_image_can_be_read_nothing_is_left_behind(tmp_path, capsys):
     assert "nothing was written" in capsys.readouterr().err and not (tmp_path / "new").exists()
     raw2 = make_fake_stanford_cars(tmp_path / "raw2", "folders", classes=2, per_class=2).root
     next((raw2 / "test").rglob("*.jpg")).write_bytes(b"")
+    assert main(["prepare", "--data", str(raw2), "--out", str(tmp_path / "new2"), *args]) == 2  # train decoded, test not
+    assert not (tmp_path / "new2").exists()
     (tmp_path / "kept").mkdir()
     (tmp_path / "kept" / "mine.txt").write_text("a file of the user's")
     assert main(["prepare", "--data", str(raw2), "--out", str(tmp_path / "kept"), *args]) == 2
     assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["mine.txt"]
+    from fgvc_ref.data.cache import prepare
+
+    bad = load_dataset("folder", raw, "train", any_size=True)
+    with pytest.raises(DatasetError, match="nothing was written"):
+        prepare(bad.records, tmp_path / "direct", split="train", classes=bad.classes, size=8, workers=1, progress=False)
+    assert not (tmp_path / "direct").exists()  # prepare() itself makes no folder before every image decodes

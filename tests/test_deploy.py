@@ -113,6 +113,10 @@ def test_int8_loses_at_most_two_points_of_top1_and_flips_only_close_calls(proxy)
     root, data, (fp32, int8) = proxy
     a, b = evaluate_model(fp32, out=root / "e32"), evaluate_model(int8, out=root / "e8")
     assert a["top1"] - b["top1"] <= 2.0
+    run = load_run(root / "run")
+    reference = predict_logits(run.model, data.test_images, size=48, batch=256, device=CPU, amp=False, memory_format=torch.channels_last)
+    same = 100.0 * (torch.tensor(b["predicted"]) == reference.argmax(1)).double().mean().item()
+    assert b["agreement"]["top1_identical"] == same and b["agreement"]["max_abs_logit_diff"] > 0  # measured against PyTorch, not itself
     l32 = torch.from_numpy(OnnxClassifier(fp32)(eval_pixels(data.test_images, 48)))
     l8 = torch.from_numpy(OnnxClassifier(int8)(eval_pixels(data.test_images, 48)))
     top2 = l32.topk(2, dim=1).values

@@ -259,6 +259,19 @@ def test_a_corrupt_image_is_named_by_shard_split_and_row(photos, tmp_path, capsy
     assert "BytesIO" not in err and not (tmp_path / "c").exists()
 
 
+def test_a_row_with_neither_bytes_nor_a_readable_path_is_named_by_its_own_split_and_row(photos, tmp_path, capsys):
+    """Null bytes and no file at the path, in the second shard: the error names that row, not its shard's first."""
+    items = rows(photos, "train")
+    victim = items[-2][0]  # in train-00001-of-00002: the split's row 10, the shard's row 4
+    root = write_parquet(tmp_path / "snap", photos, shards=2, null_bytes=(victim,))
+    (root / "images" / victim).unlink()
+    assert main(["prepare", "--data", str(root), "--dataset", "hub", "--out", str(tmp_path / "c"), "--any-size", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "1 of 12 train image(s) cannot be used" in err
+    assert (f"{root / 'data' / 'train-00001-of-00002.parquet'} (train split, row 10; row 4 of this shard): its bytes are null and its path "
+            f"'images/{victim}' cannot be read") in err
+
+
 def test_truncated_shards_are_named(photos, tmp_path):
     root = write_parquet(tmp_path / "snap", photos)
     shard = root / "data" / "train-00001-of-00002.parquet"
@@ -320,3 +333,27 @@ def test_images_are_streamed_a_batch_at_a_time(photos, tmp_path, monkeypatch):
     first = next(stream)
     assert first == rows(photos, "train")[0][1] and read == [2]
     assert len(list(stream)) == len(split.records) - 1 and sum(read) == len(split.records)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["hf_repo", "hf_save_to_disk"])
+def test_reproduce_sh_takes_a_hugging_face_copy_and_says_it_is_not_the_box_crop_protocol(layout, tmp_path):
+    """`./reproduce.sh --data ROOT` on either form (one tiny stage): the cache is prepared from the shards, and the run's
+    recipe.json and the report's title say the images are whole, not the blog's box crops."""
+    import os
+    import subprocess
+    import sys
+
+    from fgvc_ref.data.synthetic import make_fake_stanford_cars
+
+    fake = make_fake_stanford_cars(tmp_path / "raw", layout, classes=3, per_class=2)
+    root = Path(__file__).resolve().parents[1]
+    args = ["--data", str(fake.root), "--any-size", "--out", str(tmp_path / "out"), "--seeds", "1", "--epochs", "1", "--stages", "base",
+            "--set", "model=tiny_cnn", "--set", "weights=none", "--set", "image_size=16"]
+    done = subprocess.run(["bash", "reproduce.sh", *args], cwd=root, capture_output=True, text=True, env={**os.environ, "PYTHON": sys.executable},
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"Stanford Cars layout {layout}: all its files are present" in done.stderr
+    recipe = json.loads((tmp_path / "out" / "runs" / "base" / "seed0" / "recipe.json").read_text())
+    assert recipe["protocol"] == "whole images, not the blog's box-crop protocol" and recipe["num_classes"] == 3
+    assert "## Stanford Cars (224 px, ResNet-50): whole images, not the blog's box-crop protocol" in (tmp_path / "out" / "RESULTS.md").read_text()

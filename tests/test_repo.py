@@ -73,3 +73,14 @@ def test_the_package_has_no_import_cycle():
         if name not in state:
             visit(name, [name])
     assert not cycles, cycles
+
+
+def test_pyproject_and_readme_give_the_same_python_version_and_it_is_the_one_running():
+    """`requires-python` is the README's minimum, and the suite runs on a version that satisfies it (CI: 3.11)."""
+    import sys
+
+    text = (ROOT / "pyproject.toml").read_text()
+    minimum = re.search(r'requires-python = ">=(\d+)\.(\d+)"', text).groups()
+    readme = (ROOT / "README.md").read_text()
+    assert f"Python {minimum[0]}.{minimum[1]} or newer" in readme and f"`>={minimum[0]}.{minimum[1]}`" in readme
+    assert sys.version_info[:2] >= tuple(map(int, minimum))

@@ -43,7 +43,6 @@ in-memory object.
 from __future__ import annotations
 
 import io
-import re
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -104,7 +103,7 @@ def decode_image(source: bytes | str | Path, name: str | None = None, *, orienta
         except UnidentifiedImageError:
             raise DatasetError(f"{name}: not a readable image (no image format recognised in its {len(source)} bytes)") from None
         except (OSError, SyntaxError, ValueError, TypeError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise DatasetError(f"{name}: not a readable image ({type(e).__name__}: {_scrub(str(e), name)})") from e
+            raise DatasetError(f"{name}: not a readable image ({type(e).__name__}: {e})") from e
     tag = tag if tag in range(1, 9) else 1
     mode = img.mode
     rgb = to_rgb8(img, name)
@@ -169,11 +168,6 @@ def _stated_range(img: Image.Image) -> tuple[float, float]:
     if tags is not None and 340 in tags and 341 in tags and first(tags[341]) > first(tags[340]):
         return first(tags[340]), first(tags[341])
     return 0.0, 1.0
-
-
-def _scrub(message: str, name: str) -> str:
-    """Pillow's message with any in-memory object's repr replaced by the file's name."""
-    return re.sub(r"<_io\.\w+ object at 0x[0-9a-fA-F]+>", repr(name), message)
 
 
 # --- listing ----------------------------------------------------------------------------------
