@@ -30,6 +30,9 @@ Options:
   --dataset NAME       with --data: which dataset ROOT holds (default stanford_cars; docs/data.md)
   --no-boxes           with --data: whole images, not box crops (the protocol of most published numbers)
   --any-size           with --data: do not enforce the dataset's class and image counts
+  --layout NAME        with --data: the layout to read, instead of the one detected (prepare --help)
+  --image-column NAME, --label-column NAME
+                       with --data: a Hugging Face copy's columns, where a mirror names them otherwise
   --dry-run            print the trainings it would run (stage, seed, the full command) and stop
   -h, --help           this help
 
@@ -60,6 +63,7 @@ while [ $# -gt 0 ]; do
     --dataset) value "$@"; dataset="$2"; shift 2 ;;
     --no-boxes) prepare_args+=(--no-boxes); shift ;;
     --any-size) prepare_args+=(--any-size); shift ;;
+    --layout|--image-column|--label-column) value "$@"; prepare_args+=("$1" "$2"); shift 2 ;;
     --dry-run) dry=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "reproduce.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -69,7 +73,7 @@ done
 [ -z "$epochs" ] || [[ "$epochs" =~ ^[1-9][0-9]*$ ]] || { echo "reproduce.sh: --epochs must be a positive integer, got '$epochs'" >&2; exit 2; }
 [ -z "$gpus" ] || [[ "$gpus" =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "reproduce.sh: --gpus must look like 0,1,2, got '$gpus'" >&2; exit 2; }
 [ -z "$data" ] || [ -d "$data" ] || { echo "reproduce.sh: --data $data is not a folder (a dataset in its native layout: docs/data.md)" >&2; exit 2; }
-[ -n "$data" ] || { [ -z "$dataset" ] && [ ${#prepare_args[@]} -eq 0 ]; } || { echo "reproduce.sh: --dataset, --no-boxes and --any-size go with --data ROOT" >&2; exit 2; }
+[ -n "$data" ] || { [ -z "$dataset" ] && [ ${#prepare_args[@]} -eq 0 ]; } || { echo "reproduce.sh: --dataset, --no-boxes, --any-size, --layout and the column options go with --data ROOT" >&2; exit 2; }
 dataset="${dataset:-stanford_cars}"
 case "$dataset" in
   stanford_cars) dataset_title="Stanford Cars" ;;
@@ -182,7 +186,7 @@ if [ -n "$dry" ]; then  # what would run, one training per line, and nothing els
 fi
 
 if [ -n "$data" ]; then
-  [ -f "$out/cache/test.manifest.json" ] || run "$py" -m fgvc_ref prepare --data "$data" --dataset "$dataset" --out "$out/cache" "${prepare_args[@]}"
+  run "$py" -m fgvc_ref prepare --data "$data" --dataset "$dataset" --out "$out/cache" --reuse "${prepare_args[@]}"
 elif [ -z "$proxy" ] && [ ! -f "$out/cache/test.manifest.json" ]; then
   run "$py" -m fgvc_ref make-synthetic --out "$out/synthetic" --classes 10 --per-class 30 --width 64 --height 48
   run "$py" -m fgvc_ref prepare --data "$out/synthetic" --out "$out/cache" --any-size --train-size 56 --test-size 48

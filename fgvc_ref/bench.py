@@ -398,10 +398,12 @@ def run(sections: list[str], *, repeats: int, device: str, json_path: str | None
     rows = [row for name in sections for row in SECTIONS[name](repeats=repeats, device=device, **options.get(name, {}))]
     env = environment()
     print(f"# {env['cpu']} x{env['cpu_threads']} threads, gpu={env['gpu']}, torch {env['torch']}, torchvision {env['torchvision']}")
-    print(f"{'ours':<42} {'median ms':>10} {'min-max ms':>16}   {'twin':<40} {'median ms':>10} {'ratio':>6}")
+    if any("twin_timing" in r for r in rows):
+        print(f"{'ours':<42} {'median ms':>10} {'min-max ms':>16}   {'twin':<40} {'median ms':>10} {'ratio':>6}")
     for r in rows:
         if r["section"] == "latency":
-            print(f"{r['name']}: {r['bytes'] / 1e6:.1f} MB, top-1 {r['top1'] if r['top1'] is None else round(r['top1'], 2)}; "
+            top1 = "not measured" if r["top1"] is None else f"{r['top1']:.2f}%"
+            print(f"{r['name']}: {r['bytes'] / 1e6:.2f} MB, top-1 {top1}; "
                   + "; ".join(f"batch {t['batch']} x{t['threads']} thread(s) p50 {t['p50_ms']:.2f} ms (p90 {t['p90_ms']:.2f}, p99 {t['p99_ms']:.2f})"
                               for t in r["timings"]))
             continue

@@ -46,16 +46,34 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from fgvc_ref.data.cache import prepare_dataset
+    from pathlib import Path
+
+    from fgvc_ref.data.cache import prepare_dataset, prepared_with
     from fgvc_ref.data.datasets import load_dataset
 
     sizes = {"train": args.train_size, "test": args.test_size}
+    settings = {"data_root": str(Path(args.data).resolve()), "dataset": args.dataset, "boxes": not args.no_boxes, "sizes": sizes,
+                **({"layout": args.layout} if args.layout else {})}
+    if args.reuse:
+        found = prepared_with(args.out)
+        if found is not None and not args.layout:  # the layout detected from the same root is the same
+            found.pop("layout")
+        if found == settings:
+            print(f"cache in {args.out} was prepared from the same data with the same settings: reused", file=sys.stderr)
+            return 0
+        if found is not None:
+            differ = ", ".join(f"{k} {found.get(k)!r} (asked: {v!r})" for k, v in settings.items() if found.get(k) != v)
+            raise ValueError(f"{args.out} holds a cache prepared otherwise: {differ}. Give another --out, or delete its "
+                             "train.* and test.* files to prepare it again")
     hub = dict(image_column=args.image_column, label_column=args.label_column, box_column=args.box_column, box_format=args.box_format,
                config=args.hub_config)
     loaded = {split: load_dataset(args.dataset, args.data, split, any_size=args.any_size, boxes=not args.no_boxes, bbox_csv=args.bbox_csv,
                                   layout=args.layout, **hub) for split in sizes}  # load and check both splits before writing anything
     if loaded["train"].classes != loaded["test"].classes:
-        raise ValueError(f"{args.data}: train and test have different classes ({len(loaded['train'].classes)} vs {len(loaded['test'].classes)})")
+        a, b = loaded["train"].classes, loaded["test"].classes
+        raise ValueError(f"{args.data}: train and test have different classes ({len(a)} vs {len(b)}): only in train "
+                         f"{sorted(set(a) - set(b))[:5]}, only in test {sorted(set(b) - set(a))[:5]}"
+                         + ("" if set(a) != set(b) else f", in another order (first difference at class {next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)})"))
     for note in dict.fromkeys(n for data in loaded.values() for n in data.notes):  # each note once, in order
         print(note, file=sys.stderr)
     for split, data in loaded.items():
@@ -64,12 +82,14 @@ def _prepare(args: argparse.Namespace) -> int:
     if not any(r.bbox is not None for data in loaded.values() for r in data.records):
         print("no boxes: every image is used whole, which is not the blog's box-crop protocol (docs/data.md)", file=sys.stderr)
     prepare_dataset(loaded, args.out, sizes=sizes, workers=args.workers, dataset=args.dataset,
-                    params={"data_root": str(args.data), "boxes": not args.no_boxes})
+                    params={"data_root": settings["data_root"], "boxes": not args.no_boxes})
     print(f"cache ready in {args.out}")
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
+    import os
+
     from fgvc_ref.checkpoint import CheckpointError
     from fgvc_ref.data.sources import load_data
     from fgvc_ref.train import Interrupted, NonFiniteLoss, OutOfMemory, RunInUse, train
@@ -80,8 +100,9 @@ def _train(args: argparse.Namespace) -> int:
     data = load_data(args.cache if args.cache is not None else args.data, verify_sources=not args.no_verify_sources)
     threads = torch_threads(args.threads)
     if not args.quiet:
-        print(f"{threads} compute thread(s)" + ("" if args.threads else " (the cores free of other work at the start; --threads N to choose)"),
-              file=sys.stderr)
+        how = ("--threads" if args.threads else "OMP_NUM_THREADS" if os.environ.get("OMP_NUM_THREADS")
+               else "the cores free of other work at the start; --threads N to choose")
+        print(f"{threads} compute thread(s) ({how})", file=sys.stderr)
     try:
         summary = train(recipe, data, args.out, seed=args.seed, device=args.device, progress=not args.quiet,
                         keep_checkpoints=args.keep_checkpoints)
@@ -132,9 +153,12 @@ def _check(args: argparse.Namespace) -> int:
                   f"{r.schedule} (warmup {r.warmup_epochs}), policy {r.policy}, smoothing {r.label_smoothing}, erasing {r.erasing_p}, "
                   f"EMA {'every ' + str(r.ema_steps) + ' steps' if r.ema else 'off'}")
         except ValueError as e:
-            errors.append(f"stage {stage!r}: {e}")
+            errors.append((stage, str(e)))
     if errors:
-        raise ValueError("\n".join(errors))
+        messages = {m for _, m in errors}
+        if len(messages) == 1 and len(errors) > 1:  # the same error for every stage given: said once
+            raise ValueError(f"stages {', '.join(s for s, _ in errors)}: {messages.pop()}")
+        raise ValueError("\n".join(f"stage {s!r}: {m}" for s, m in errors))
     return 0
 
 
@@ -227,7 +251,7 @@ def _make_synthetic(args: argparse.Namespace) -> int:
     from fgvc_ref.data.synthetic import make_fake_stanford_cars
 
     fake = make_fake_stanford_cars(args.out, args.layout, classes=args.classes, per_class=args.per_class, seed=args.seed,
-                                   image_size=(args.width, args.height))
+                                   image_size=(args.width, args.height), hazards=args.hazards)
     print(f"synthetic {args.layout} dataset: {args.classes} classes x {args.per_class} images per split -> {fake.root}")
     return 0
 
@@ -328,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--box-format", default=None, choices=["xyxy", "xywh", "voc"],
                    help="the box column's convention: xyxy pixel edges 0-based (PIL crop box), xywh left/top/width/height (COCO), voc 1-based inclusive")
     p.add_argument("--hub-config", default=None, metavar="NAME", help="Hugging Face snapshots: the card's config to read (default: its default)")
+    p.add_argument("--reuse", action="store_true",
+                   help="if --out already holds a complete cache prepared from the same data with the same settings, keep it; "
+                        "if it holds one prepared otherwise, refuse (reproduce.sh uses this)")
     p.set_defaults(func=_prepare)
 
     from fgvc_ref.data.stanford_cars import LAYOUTS
@@ -377,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0, help="random seed: the same seed writes the same images (default: %(default)s)")
     m.add_argument("--width", type=int, default=64, help="image width, pixels (default: %(default)s)")
     m.add_argument("--height", type=int, default=48, help="image height, pixels (default: %(default)s)")
+    m.add_argument("--hazards", action="store_true",
+                   help="mix in what real copies hold: greyscale, CMYK, RGBA and palette images, a box at the border, and three unreadable files")
     m.set_defaults(func=_make_synthetic)
 
     c = sub.add_parser("recipe", help="print a stage's resolved recipe: every field with its meaning and allowed values",
@@ -394,15 +423,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", default=None, metavar="SPEC",
                    help="or on this data spec (e.g. fashion-mnist:tops@48), or a folder of your labelled photos (FOLDER/<class>/<image>) (default: the run's own)")
     e.add_argument("--weights", choices=["ema", "raw"], default=None, help="default: ema when the run has an EMA, else raw")
-    e.add_argument("--out", default=None, metavar="DIR", help="output folder (default: RUN_DIR/evaluation-<weights>)")
+    e.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default: RUN_DIR/evaluation-<weights>, or RUN_DIR/evaluation-<weights>-on-<data> for other data; "
+                        "for a model file, model-onnx-evaluation/ etc. beside it)")
     e.add_argument("--pairs", type=int, default=10, help="how many confused pairs to list (default: %(default)s)")
     e.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     e.add_argument("--no-verify-sources", action="store_true", help="do not check the cache's source images")
     e.set_defaults(func=_evaluate)
 
-    x = sub.add_parser("export", help="write a finished run's weights as a plain state dict, with its classes and preprocessing",
-                       description="Write OUT (a state dict that torchvision.models.get_model(name, num_classes=K) loads) and "
-                                   "OUT with suffix .json (class names, preprocessing, provenance).")
+    x = sub.add_parser("export", help="write a finished run's weights as a plain state dict or an ONNX graph, with classes and preprocessing",
+                       description="Write OUT: a plain state dict (default; torchvision.models.get_model(name, num_classes=K) loads a "
+                                   "torchvision model's, fgvc_ref.model.build_model(name, K) the others', and OUT.json says which) with "
+                                   "OUT with suffix .json beside it; or, with --format onnx, an ONNX graph taking uint8 pixels, with OUT.json "
+                                   "(and with --int8 a quantised copy).")
     x.add_argument("run", metavar="RUN_DIR", help="a finished run folder (with final.pt)")
     x.add_argument("--out", required=True, metavar="MODEL.pt|MODEL.onnx", help="file to write; its .json goes beside it")
     x.add_argument("--weights", choices=["ema", "raw"], default=None, help="default: ema when the run has an EMA, else raw")
@@ -420,8 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("predict", help="classify image files with an exported model (class names and probabilities)",
                        description="Preprocess each image as evaluation does and print its top-k classes. An unreadable file "
                                    "is reported and skipped; the others are still classified (exit 1 if any failed).")
-    q.add_argument("model", metavar="MODEL.pt", help="written by `export` (its .json must sit beside it)")
-    q.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    q.add_argument("model", metavar="MODEL", help="written by `export`: a .pt (its .json beside it) or a .onnx (fp32 or int8)")
+    q.add_argument("images", metavar="IMAGE", nargs="+", help="image files, or folders (each stands for the image files in it)")
     q.add_argument("--box", action="append", default=[], metavar="x1,y1,x2,y2",
                    help="bounding box, 1-based inclusive pixels; give one per image, in order (default: whole image, centre crop)")
     q.add_argument("--topk", type=int, default=5, help="classes to print per image (default: %(default)s)")
@@ -461,5 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # user errors (DatasetError included): a clear message, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a folder that cannot be made or written, a disk that is full: said, not a traceback
+        print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
     finally:
         warnings.showwarning = shown

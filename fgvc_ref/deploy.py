@@ -75,11 +75,13 @@ def export_onnx(run_dir: Path | str, out: Path | str, *, weights: str | None = N
                 calibration_images: int = 256, calibration_method: str = "minmax", seed: int = 0, data: str | None = None) -> list[Path]:
     """Write ``out`` (fp32 ONNX with its preprocessing) and its description ``out.json`` (:func:`description`); with
     ``int8``, also ``<out stem>.int8.onnx`` and its ``.json``. Returns the model paths written."""
-    from fgvc_ref.export import preprocessing_of
+    from fgvc_ref.run import preprocessing_of
     from fgvc_ref.run import load_run, num_classes
 
     if calibration_method not in CALIBRATION_METHODS:
         raise ValueError(f"calibration method must be one of {CALIBRATION_METHODS}, got {calibration_method!r}")
+    if int8 and not (isinstance(calibration_images, int) and calibration_images >= 1):
+        raise ValueError(f"--calibration-images must be an integer >= 1, got {calibration_images!r}")
     out = Path(out)
     if out.suffix != ".onnx":
         raise ValueError(f"--out {out}: an ONNX file's name ends in .onnx")
@@ -96,10 +98,16 @@ def export_onnx(run_dir: Path | str, out: Path | str, *, weights: str | None = N
             "data": spec, "outside the graph": _crop_rule(preprocessing, size), "preprocessing": preprocessing}
     written = [export_graph(run.model, out, size=size, layout=layout, meta=meta)]
     if int8:
-        pixels = calibration_pixels(spec, size, layout, calibration_images, seed)
-        written.append(quantize(out, pixels, method=calibration_method,
-                                calibration={"images": len(pixels), "seed": seed, "split": "train", "data": spec,
-                                             "preparation": "as validation: a box crop whole, a whole image by its centre 7/8, resized"}))
+        try:
+            pixels = calibration_pixels(spec, size, layout, calibration_images, seed)
+            written.append(quantize(out, pixels, method=calibration_method,
+                                    calibration={"images": len(pixels), "seed": seed, "split": "train", "data": spec,
+                                                 "preparation": "as validation: a box crop whole, a whole image by its centre 7/8, resized"}))
+        except BaseException:  # all or nothing: no fp32 file left behind by a failed int8 export
+            for path in written:
+                path.unlink(missing_ok=True)
+                description(path).unlink(missing_ok=True)
+            raise
     return written
 
 

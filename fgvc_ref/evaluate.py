@@ -139,8 +139,9 @@ def run_logits(run: Run, images: torch.Tensor, device: torch.device) -> torch.Te
 def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str | None = None, out: Path | str | None = None,
                  device: str | None = None, pairs: int = 10, verify_sources: bool = True) -> dict:
     """Evaluate a finished run on ``data`` (default: the run's own data spec) and write the results to ``out``
-    (default ``RUN_DIR/evaluation-<weights>``); returns what ``evaluation.json`` holds."""
-    from fgvc_ref.export import preprocessing_of
+    (default ``RUN_DIR/evaluation-<weights>`` on the run's own data, ``RUN_DIR/evaluation-<weights>-on-<data>`` on other
+    data, so that one never replaces the other); returns what ``evaluation.json`` holds."""
+    from fgvc_ref.run import preprocessing_of
 
     run = load_run(run_dir, weights)
     spec = data or run.recipe["data"]
@@ -150,9 +151,18 @@ def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str |
                       verify_sources=verify_sources)
     check_classes(str(run.path), k, run.classes, loaded, spec)
     logits = run_logits(run, loaded.test_images, torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    same = loaded.fingerprint == run.recipe.get("data_fingerprint")
     header = {"run": str(run.path), "model_file": None, "stage": run.recipe.get("name"), "seed": run.recipe.get("seed"),
-              "weights": run.weights, "data": spec, "same_data_as_training": loaded.fingerprint == run.recipe.get("data_fingerprint")}
-    return report(logits, loaded, header, Path(out) if out else run.path / f"evaluation-{run.weights}", pairs)
+              "weights": run.weights, "data": spec, "same_data_as_training": same}
+    default = run.path / (f"evaluation-{run.weights}" if same else f"evaluation-{run.weights}-on-{slug(spec)}")
+    return report(logits, loaded, header, Path(out) if out else default, pairs)
+
+
+def slug(spec: str) -> str:
+    """A folder-name form of a data spec: its last path part, or the spec, with other characters as '-'."""
+    import re
+
+    return re.sub(r"[^\w.-]+", "-", Path(str(spec).rstrip("/")).name or str(spec)).strip("-") or "data"
 
 
 def evaluate_model(path: Path | str, data: str | None = None, *, out: Path | str | None = None, pairs: int = 10,
@@ -220,7 +230,7 @@ def report(logits: torch.Tensor, loaded, header: dict, out: Path, pairs: int) ->
                  for c, name in enumerate(loaded.classes)]
     result = {
         **header, "images": len(target),
-        "top1": 100.0 * (predicted == target).double().mean().item(), "top5": top_k_accuracy(logits, target, min(5, k)),
+        "top1": 100.0 * int((predicted == target).sum()) / len(target), "top5": top_k_accuracy(logits, target, min(5, k)),
         "topk": min(5, k), "per_class": per_class, "most_confused": most_confused(cm, loaded.classes, pairs),
         "class_order": cluster_order(cm), "confusion_matrix": cm.tolist(), "classes": list(loaded.classes),
         "predicted": predicted.tolist(),  # per test image, in the data's order
@@ -275,7 +285,8 @@ def _confusion_figure(r: dict, path: Path) -> str | None:
         ax.set_yticks(range(k), names, fontsize=7)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(f"confusion (rows sum to 1), classes ordered so that confusions cluster\ntop-1 {r['top1']:.2f}% on {r['images']} images", fontsize=9)
+    ax.set_title(f"confusion (rows sum to 1), classes ordered so that confusions cluster\ntop-1 {r['top1']:.2f}% on {r['images']} images "
+                 f"of {Path(str(r['data'])).name or r['data']}", fontsize=9)
     fig.colorbar(shown, ax=ax, fraction=0.046)
     fig.tight_layout()
     fig.savefig(path, dpi=100, metadata={"Software": None})

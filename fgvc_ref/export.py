@@ -33,41 +33,19 @@ import numpy as np
 import torch
 
 from fgvc_ref.data.cache import atomic_write
-from fgvc_ref.data.records import DatasetError, Record
-from fgvc_ref.transforms import IMAGENET_MEAN, IMAGENET_STD
-
-
-def preprocessing_of(spec: str, image_size: int) -> tuple[dict, list[str]]:
-    """The preprocessing and class names of a run's data spec, read without loading its images."""
-    from fgvc_ref.data.sources import FASHION_SPEC
-
-    common = {"image_size": image_size, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
-    match = FASHION_SPEC.fullmatch(spec)
-    if match:
-        from fgvc_ref.data.fashion_mnist import CLASSES, TOPS
-
-        classes = [CLASSES[c] for c in TOPS] if match["subset"] == "tops" else list(CLASSES)
-        return {"kind": "fashion-mnist", "stored_size": int(match["size"] or 28), **common}, classes
-    manifest_path = Path(spec) / "test.manifest.json"
-    if not manifest_path.is_file():
-        raise ValueError(f"{manifest_path}: not found, so the run's preprocessing and class names cannot be read; "
-                         "give --data with the prepared cache (or fashion-mnist spec) the run was trained on")
-    manifest = json.loads(manifest_path.read_text())
-    boxes = any(s.get("bbox") is not None for s in manifest["sources"])
-    trims = {int(s.get("trim_bottom", 0)) for s in manifest["sources"]}
-    trim = trims.pop() if len(trims) == 1 else 0  # FGVC-Aircraft: every image loses its 20-row banner
-    return ({"kind": "cache", "stored_size": int(manifest["image_size"]), "trim_bottom": trim, "test_images_had_boxes": boxes, **common},
-            list(manifest["classes"]))
+from fgvc_ref.data.records import DatasetError
 
 
 def export_run(run_dir: Path | str, out: Path | str, *, weights: str | None = None, data: str | None = None) -> Path:
     """Write ``out`` (a plain state dict) and ``out`` with suffix ``.json`` (classes, preprocessing); returns ``out``."""
-    from fgvc_ref.run import load_run, num_classes
+    from fgvc_ref.run import load_run, num_classes, preprocessing_of
 
     run = load_run(run_dir, weights)
     out = Path(out)
     if out.suffix == ".json":
         raise ValueError(f"--out {out}: give the weights file's name (e.g. model.pt); its .json is written beside it")
+    if out.suffix == ".onnx":
+        raise ValueError(f"--out {out}: a state dict is not an ONNX model; add --format onnx, or name it model.pt")
     preprocessing, classes = preprocessing_of(data or run.recipe["data"], run.recipe["image_size"])
     classes = run.classes or classes
     state = {k: v.contiguous() for k, v in run.model.state_dict().items()}
@@ -91,15 +69,25 @@ def load_exported(path: Path | str) -> tuple[torch.nn.Module, dict]:
     from fgvc_ref.model import build_model
 
     path = Path(path)
+    if path.suffix == ".onnx":
+        raise ValueError(f"{path}: an ONNX model; ONNX Runtime runs it (fgvc_ref.deploy.OnnxClassifier), not PyTorch")
     meta_path = path.with_suffix(".json")
     if not path.is_file() or not meta_path.is_file():
         raise ValueError(f"{path}: an exported model needs {path.name} and {meta_path.name} side by side "
                          f"(found {[p.name for p in (path, meta_path) if p.is_file()]}); run `python -m fgvc_ref export`")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format") != "fgvc_ref-export":
+    try:
+        meta = json.loads(meta_path.read_text())
+    except ValueError as e:
+        raise ValueError(f"{meta_path}: not readable JSON ({e}); export the model again") from None
+    if not isinstance(meta, dict) or meta.get("format") != "fgvc_ref-export":
         raise ValueError(f"{meta_path}: not an fgvc_ref export description")
     model = build_model(meta["model"], meta["num_classes"], "none")
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as e:  # torch raises several types for a truncated or foreign file
+        raise ValueError(f"{path}: not a readable exported state dict ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                         "export the model again") from None
     return model.eval(), meta
 
 
@@ -153,6 +141,9 @@ def image_files(paths: list[str]) -> tuple[list[str], str | None]:
             files += [str(f) for f in found.files]
             skipped.update(found.skipped)
             examples = {**found.examples, **examples}
+            if found.folders:
+                skipped["sub-folders (not read: give them as arguments)"] += len(found.folders)
+                examples.setdefault("sub-folders (not read: give them as arguments)", found.folders[0])
         else:
             files.append(p)
     return files, junk_note(skipped, examples, ", ".join(p for p in paths if Path(p).is_dir()))
@@ -160,26 +151,37 @@ def image_files(paths: list[str]) -> tuple[list[str], str | None]:
 
 def predict(model_path: Path | str, images: list[str], *, boxes: list | None = None, topk: int = 5, device: str | None = None):
     """For each image file (a folder stands for its image files): ``(path, [(class, probability), ...])``, the ``topk``
-    classes by their probability over all K classes (softmax of the logits), or ``(path, error message)``. Images are
+    classes by their probability over all K classes (softmax of the logits), or ``(path, error message)``. ``model_path``:
+    a ``.pt`` export with its ``.json`` (PyTorch), or an ``.onnx`` export (ONNX Runtime, fp32 or int8). Images are
     read in the displayed frame (EXIF orientation applied; a box is in that frame). Warns (:class:`BoxExpected`) when the
     model was trained and evaluated on box crops and no box is given."""
+    from fgvc_ref.deploy import OnnxClassifier, eval_pixels
     from fgvc_ref.train import predict_logits
 
-    model, meta = load_exported(model_path)
+    if Path(model_path).suffix == ".onnx":
+        onnx_model = OnnxClassifier(model_path)
+        meta, model = onnx_model.meta, None
+    else:
+        model, meta = load_exported(model_path)
     if boxes and any(Path(p).is_dir() for p in images):
         raise ValueError("--box goes with image files, one per file, not with a folder")
     images, note = image_files(list(images))
     if note:
         print(note, file=sys.stderr)
+    if not images:
+        raise ValueError("no image files to classify (an empty folder?)")
     if boxes and len(boxes) != len(images):
-        raise ValueError(f"give one --box per image, in order ({len(boxes)} boxes for {len(images)} images), or none")
+        raise ValueError(f"give one --box per image, in order ({len(boxes)} box(es) for {len(images)} image(s)), or none")
+    if topk < 1:
+        raise ValueError(f"--topk must be >= 1, got {topk}")
     if not boxes and meta["preprocessing"].get("test_images_had_boxes"):
         warnings.warn(f"{model_path} was trained and evaluated on box crops; without --box each image is used whole (resized and "
                       "centre-cropped), which this model never saw, and its answers change: give --box x1,y1,x2,y2 per image "
                       "(1-based pixels, in the picture as displayed)", BoxExpected, stacklevel=2)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     memory_format = torch.channels_last if meta.get("channels_last") else torch.contiguous_format
-    model = model.to(device=device, memory_format=memory_format)
+    if model is not None:
+        model = model.to(device=device, memory_format=memory_format)
     results, stored, where = [], [], []
     for k, path in enumerate(images):
         try:
@@ -190,8 +192,12 @@ def predict(model_path: Path | str, images: list[str], *, boxes: list | None = N
             results.append((path, f"{e}"))
     if stored:
         p = meta["preprocessing"]
-        logits = predict_logits(model, torch.stack(stored), size=p["image_size"], batch=64, device=device, amp=device.type == "cuda",
-                                memory_format=memory_format).cpu()
+        if model is None:  # ONNX Runtime: the graph takes the uint8 pixels and normalises them itself
+            layout = meta["input"]["layout"].lower()
+            logits = torch.from_numpy(onnx_model(eval_pixels(torch.stack(stored), p["image_size"], layout))).float()
+        else:
+            logits = predict_logits(model, torch.stack(stored), size=p["image_size"], batch=64, device=device, amp=device.type == "cuda",
+                                    memory_format=memory_format).cpu()
         top = logits.softmax(1).topk(min(topk, meta["num_classes"]), dim=1)
         for row, k in enumerate(where):
             results[k] = (images[k], [(meta["classes"][c], float(v)) for v, c in zip(top.values[row], top.indices[row])])

@@ -79,7 +79,7 @@ def sections(photo: Image.Image, size: int = 96, seed: int = 0) -> list[Section]
         fast = BatchAugment(policy, size, erasing_p=erasing)(x.expand(SAMPLES, -1, -1, -1).contiguous(), torch.Generator().manual_seed(seed))
         sample_rows.append([(f"{name} fast", to_display(y)) for y in fast])
     return [Section("TrivialAugment ops at magnitude bins 10, 20, 30 of 0..30 (fast-path kernels)", op_rows),
-            Section("training samples: std(ard), TA (TrivialAugment), TA+RE (+ erasing, p=0.5 here); reference (ref) and fast path", sample_rows)]
+            Section("training samples, reference (ref) and fast path: std(ard), TA, TA+RE (erasing at p=0.5)", sample_rows)]
 
 
 def write_gallery(out: Path | str, image: Path | str | None = None, *, size: int = 96, seed: int = 0) -> Path:

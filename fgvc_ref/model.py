@@ -54,7 +54,7 @@ def build_model(name: str, num_classes: int, weights: str = "none") -> nn.Module
             builder = torchvision.models.get_model_builder(name)
         except ValueError:
             raise ValueError(f"unknown model {name!r}; use a torchvision classification model, e.g. "
-                             f"{sorted(torchvision.models.list_models(torchvision.models))[:8]} ..., or one of {sorted(TINY)}") from None
+                             f"{sorted(torchvision.models.list_models(torchvision.models))[:8]} ..., efficientnet_lite0, or one of {sorted(TINY)}") from None
         model = builder(weights=weights if weights in PRETRAINED else None)
     if weights not in (*PRETRAINED, "imagenet", "none"):
         path = Path(weights)

@@ -1,7 +1,8 @@
 """A finished run, rebuilt for use: its network (EMA or raw weights), recipe and class names.
 
 :func:`load_run` reads ``RUN_DIR/final.pt`` (``weights_only=True``) and ``recipe.json`` and builds
-the network without downloading anything; ``evaluate``, ``export`` and ``bench --only latency`` start here.
+the network without downloading anything; :func:`preprocessing_of` reads how the run's images were
+prepared, from its data spec. ``evaluate``, ``export`` and ``deploy`` start here.
 """
 
 from __future__ import annotations
@@ -53,3 +54,27 @@ def load_run(run_dir: Path | str, weights: str | None = None) -> Run:
 def num_classes(state: dict) -> int:
     """K, the rows of the last 2-D weight of a classification state dict (its head)."""
     return [v for v in state.values() if v.dim() == 2][-1].shape[0]
+
+
+def preprocessing_of(spec: str, image_size: int) -> tuple[dict, list[str]]:
+    """The preprocessing and class names of a run's data spec, read without loading its images."""
+    from fgvc_ref.data.sources import FASHION_SPEC
+    from fgvc_ref.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    common = {"image_size": image_size, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    match = FASHION_SPEC.fullmatch(spec)
+    if match:
+        from fgvc_ref.data.fashion_mnist import CLASSES, TOPS
+
+        classes = [CLASSES[c] for c in TOPS] if match["subset"] == "tops" else list(CLASSES)
+        return {"kind": "fashion-mnist", "stored_size": int(match["size"] or 28), **common}, classes
+    manifest_path = Path(spec) / "test.manifest.json"
+    if not manifest_path.is_file():
+        raise ValueError(f"{manifest_path}: not found, so the run's preprocessing and class names cannot be read; "
+                         "give --data with the prepared cache (or fashion-mnist spec) the run was trained on")
+    manifest = json.loads(manifest_path.read_text())
+    boxes = any(s.get("bbox") is not None for s in manifest["sources"])
+    trims = {int(s.get("trim_bottom", 0)) for s in manifest["sources"]}
+    trim = trims.pop() if len(trims) == 1 else 0  # FGVC-Aircraft: every image loses its 20-row banner
+    return ({"kind": "cache", "stored_size": int(manifest["image_size"]), "trim_bottom": trim, "test_images_had_boxes": boxes, **common},
+            list(manifest["classes"]))

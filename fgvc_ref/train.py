@@ -301,7 +301,8 @@ def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | No
                                           "batch_norm_momentum": next((m.momentum for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)), None)})
         _write_json(out / "env.json", environment(device, recipe.deterministic))
         if progress:
-            print(f"{recipe.name}: {path} path on {device}, world {world}, EMA decay per update {ema_decay:.6f}", file=sys.stderr)
+            print(f"{recipe.name}: {path} path on {device}, world {world}, " + (f"EMA decay per update {ema_decay:.6f}" if ema else "no EMA"),
+                  file=sys.stderr)
 
     # augmentation
     if recipe.policy == "none":

@@ -95,7 +95,6 @@ def test_gpu_script_is_valid_bash_and_asks_only_for_known_sections_and_train_set
 def test_latency_alternates_the_formats_round_by_round_and_reports_percentiles(tmp_path, monkeypatch):
     """Two fake models whose calls are logged: the formats interleave in rounds (machine noise hits both alike), each
     gets `repeats` timed calls at every batch and thread setting, and p50 <= p90 <= p99."""
-    pytest.importorskip("onnxruntime")
     import torch
 
     from fgvc_ref.model import build_model

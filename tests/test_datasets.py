@@ -71,7 +71,8 @@ def test_an_unreadable_image_stops_preparation_and_is_named(name, tmp_path):
 
 def test_predict_preprocesses_an_aircraft_image_as_its_cache_stores_it(tmp_path):
     """The export's preprocessing carries the banner trim: a test file becomes exactly its cached image."""
-    from fgvc_ref.export import preprocessing_of, stored_image
+    from fgvc_ref.export import stored_image
+    from fgvc_ref.run import preprocessing_of
 
     write_aircraft(tmp_path / "raw")
     main(["prepare", "--dataset", "aircraft", "--data", str(tmp_path / "raw"), "--out", str(tmp_path / "cache"), "--any-size",
@@ -173,3 +174,49 @@ def test_when_no_image_can_be_read_nothing_is_left_behind(tmp_path, capsys):
     with pytest.raises(DatasetError, match="nothing was written"):
         prepare(bad.records, tmp_path / "direct", split="train", classes=bad.classes, size=8, workers=1, progress=False)
     assert not (tmp_path / "direct").exists()  # prepare() itself makes no folder before every image decodes
+
+
+def test_bad_files_of_every_split_are_listed_in_one_error(tmp_path, capsys):
+    from fgvc_ref.data.synthetic import make_fake_stanford_cars
+
+    raw = make_fake_stanford_cars(tmp_path / "raw", "folders", classes=2, per_class=3).root
+    bad = [sorted((raw / split).rglob("*.jpg"))[0] for split in ("train", "test")]
+    for f in bad:
+        f.write_bytes(b"not an image")
+    assert main(["prepare", "--data", str(raw), "--out", str(tmp_path / "c"), "--any-size", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert all(str(f) in err for f in bad) and "train image(s) cannot be used" in err and "test image(s) cannot be used" in err
+
+
+def test_prepare_reuse_keeps_the_same_cache_and_refuses_one_prepared_otherwise(tmp_path, capsys):
+    """reproduce.sh calls prepare --reuse: the same data and settings keep the cache; other data or other settings are
+    refused with what differs, never silently trained on."""
+    from fgvc_ref.data.synthetic import make_fake_stanford_cars
+
+    a = make_fake_stanford_cars(tmp_path / "a", "devkit", classes=2, per_class=2).root
+    b = make_fake_stanford_cars(tmp_path / "b", "folders", classes=2, per_class=2, seed=5).root
+    args = ["--out", str(tmp_path / "c"), "--any-size", "--workers", "1", "--reuse"]
+    assert main(["prepare", "--data", str(a), *args]) == 0
+    written = (tmp_path / "c" / "train.pt").stat().st_mtime_ns
+    assert main(["prepare", "--data", str(a), *args]) == 0 and "reused" in capsys.readouterr().err
+    assert (tmp_path / "c" / "train.pt").stat().st_mtime_ns == written
+    assert main(["prepare", "--data", str(b), *args]) == 2
+    assert f"data_root '{a.resolve()}' (asked: '{b.resolve()}')" in capsys.readouterr().err
+    assert main(["prepare", "--data", str(a), *args, "--no-boxes"]) == 2
+    assert "boxes True (asked: False)" in capsys.readouterr().err
+    assert main(["prepare", "--data", str(a), *args, "--layout", "car_ims"]) == 2
+
+
+def test_a_stray_parquet_file_does_not_make_a_class_folder_copy_a_hugging_face_one(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fgvc_ref.data.stanford_cars import load_stanford_cars
+    from fgvc_ref.data.synthetic import make_fake_stanford_cars
+
+    root = make_fake_stanford_cars(tmp_path / "f", "folders", classes=2, per_class=2).root
+    (root / "features").mkdir()
+    pq.write_table(pa.table({"embedding": [[0.1, 0.2]]}), root / "features" / "emb.parquet")
+    assert load_stanford_cars(root, "train", expected=None).layout == "folders"
+    with pytest.raises(DatasetError, match=r"options of the Hugging Face copies; .* is a folders copy"):
+        load_stanford_cars(root, "train", expected=None, image_column="img")

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-ort = pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
+import onnxruntime as ort  # the deploy extra, which the README's test command installs: missing, the tests fail
+import onnxscript  # noqa: F401
 
 from fgvc_ref.cli import main  # noqa: E402
 from fgvc_ref.data.sources import load_data  # noqa: E402
@@ -213,3 +213,19 @@ def test_the_readme_deploy_snippet_runs_with_no_fgvc_ref_code(proxy, tmp_path):
     done = subprocess.run([sys.executable, "-c", no_fgvc_ref + snippet], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() in data.classes
+
+
+def test_a_failed_int8_export_leaves_nothing_and_a_zero_calibration_is_refused_first(proxy, tmp_path, monkeypatch):
+    import fgvc_ref.deploy as D
+
+    root, _, _ = proxy
+    with pytest.raises(ValueError, match=r"--calibration-images must be an integer >= 1, got 0"):
+        export_onnx(root / "run", tmp_path / "a.onnx", int8=True, calibration_images=0)
+    assert not list(tmp_path.iterdir())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("quantisation failed")
+    monkeypatch.setattr(D, "quantize", broken)
+    with pytest.raises(RuntimeError, match="quantisation failed"):
+        export_onnx(root / "run", tmp_path / "b.onnx", int8=True, calibration_images=8)
+    assert not list(tmp_path.iterdir())  # all or nothing: the fp32 file and its description are gone too

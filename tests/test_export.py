@@ -287,3 +287,53 @@ def test_predict_probabilities_are_the_softmax_over_all_classes_not_the_top_k(re
             assert abs(prob - float(p[classes.index(name)])) < PROB_ATOL
         assert sum(prob for _, prob in top) < 1.0 - 1e-3 or topk == 4
         assert [name for name, _ in top] == [classes[c] for c in p.argsort(descending=True)[:topk].tolist()]
+
+
+def test_predict_runs_an_onnx_export_in_onnx_runtime_with_the_same_answers(resnet_run, cache, tmp_path):
+    from fgvc_ref.deploy import export_onnx
+
+    run, _ = resnet_run
+    pt = export_run(run, tmp_path / "model.pt")
+    onnx_path = export_onnx(run, tmp_path / "model.onnx")[0]
+    sources = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"][:4]
+    files, boxes = [s["path"] for s in sources], [tuple(s["bbox"]) for s in sources]
+    a, b = predict(pt, files, boxes=boxes, topk=3), predict(onnx_path, files, boxes=boxes, topk=3)
+    for (_, x), (_, y) in zip(a, b):
+        assert [n for n, _ in x] == [n for n, _ in y] and all(abs(p - q) < 1e-5 for (_, p), (_, q) in zip(x, y))
+
+
+def test_bad_model_files_and_bad_predict_arguments_are_clear_errors(resnet_run, cache, tmp_path, capsys):
+    run, _ = resnet_run
+    out = export_run(run, tmp_path / "model.pt")
+    photo = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"][0]["path"]
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(out.read_bytes()[:1000])
+    (tmp_path / "cut.json").write_text(out.with_suffix(".json").read_text())
+    for model in (cut, tmp_path / "broken.onnx"):
+        if model.suffix == ".onnx":
+            model.write_bytes(b"junk")
+        assert main(["predict", str(model), photo]) == 2
+        assert f"{model}: not a readable" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", str(out), str(tmp_path / "empty")]) == 2 and "no image files to classify" in capsys.readouterr().err
+    assert main(["predict", str(out), photo, "--topk", "0"]) == 2 and "--topk must be >= 1" in capsys.readouterr().err
+    assert main(["export", str(run), "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "a state dict is not an ONNX model; add --format onnx" in capsys.readouterr().err and not (tmp_path / "x.onnx").exists()
+
+
+def test_evaluating_other_data_never_replaces_the_runs_own_evaluation(resnet_run, cache, tmp_path):
+    from fgvc_ref.evaluate import evaluate_run
+
+    run, _ = resnet_run
+    own = evaluate_run(run)
+    sources = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"]
+    classes = json.loads(export_run(run, tmp_path / "m.pt").with_suffix(".json").read_text())["classes"]
+    folder = tmp_path / "my_photos"
+    for k, s in enumerate(sources[:4]):
+        (folder / classes[s["label"]].replace("/", "-")).mkdir(parents=True, exist_ok=True)
+        (folder / classes[s["label"]].replace("/", "-") / f"{k}.jpg").write_bytes(Path(s["path"]).read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        other = evaluate_run(run, str(folder))
+    assert Path(own["out"]) == run / "evaluation-ema" and Path(other["out"]) == run / "evaluation-ema-on-my_photos"
+    assert json.loads((run / "evaluation-ema" / "evaluation.json").read_text())["images"] == own["images"] != other["images"]

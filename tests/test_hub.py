@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
+import pyarrow as pa  # the hub extra, which the README's test command installs
+import pyarrow.parquet as pq
 
 from fgvc_ref.cli import main  # noqa: E402
 from fgvc_ref.data import hub  # noqa: E402
@@ -357,3 +357,22 @@ def test_reproduce_sh_takes_a_hugging_face_copy_and_says_it_is_not_the_box_crop_
     recipe = json.loads((tmp_path / "out" / "runs" / "base" / "seed0" / "recipe.json").read_text())
     assert recipe["protocol"] == "whole images, not the blog's box-crop protocol" and recipe["num_classes"] == 3
     assert "## Stanford Cars (224 px, ResNet-50): whole images, not the blog's box-crop protocol" in (tmp_path / "out" / "RESULTS.md").read_text()
+
+
+def test_a_mirror_storing_class_names_as_label_strings_is_read_with_those_names(photos, tmp_path):
+    """Some mirrors keep the label as the class name (a string column): the classes are those names, alphabetical,
+    unless the card names them; a string that is not a class name is refused."""
+    root = tmp_path / "strings"
+    (root / "data").mkdir(parents=True)
+    schema = pa.schema([("image", SCHEMA.field("image").type), ("label", pa.string())])
+    for split in ("train", "test"):
+        items = rows(photos, split)
+        pq.write_table(pa.table({"image": [{"bytes": d, "path": n} for n, d, _ in items], "label": [CLASSES[c] for _, _, c in items]},
+                                schema=schema), root / "data" / f"{split}-00000-of-00001.parquet")
+    got = load_dataset("hub", root, "train")
+    assert got.classes == CLASSES and [r.label for r in got.records] == [c for _, _, c in rows(photos, "train")]
+    bad = pa.table({"image": [{"bytes": rows(photos, "test")[0][1], "path": "x"}], "label": ["zebra"]}, schema=schema)
+    pq.write_table(bad, root / "data" / "test-00000-of-00001.parquet")
+    write_card(root, names=CLASSES, configs=True)
+    with pytest.raises(DatasetError, match=r"labels that are not class names: \['zebra'\]"):
+        load_dataset("hub", root, "test")

@@ -19,7 +19,7 @@ from fgvc_ref.data.synthetic import make_fake_stanford_cars
 def full_download(tmp_path_factory):
     """The full original Stanford Cars download: a complete devkit copy plus cars_annos.mat from the other archive, no car_ims/."""
     root = tmp_path_factory.mktemp("full") / "stanford_cars"
-    fake = make_fake_stanford_cars(root, "devkit", classes=4, per_class=2, seed=3)
+    make_fake_stanford_cars(root, "devkit", classes=4, per_class=2, seed=3)
     other = make_fake_stanford_cars(root.parent / "car_ims_copy", "car_ims", classes=4, per_class=2, seed=3)
     shutil.copy(other.root / "cars_annos.mat", root / "cars_annos.mat")
     return root, other.root

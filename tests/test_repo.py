@@ -84,3 +84,48 @@ def test_pyproject_and_readme_give_the_same_python_version_and_it_is_the_one_run
     readme = (ROOT / "README.md").read_text()
     assert f"Python {minimum[0]}.{minimum[1]} or newer" in readme and f"`>={minimum[0]}.{minimum[1]}`" in readme
     assert sys.version_info[:2] >= tuple(map(int, minimum))
+
+
+def readme_commands() -> list[str]:
+    """Every command line the README shows: the lines of its bash blocks and the `$ ` lines of its text blocks."""
+    text = (ROOT / "README.md").read_text()
+    lines = []
+    for kind, body in re.findall(r"```(bash|text)\n(.*?)\n```", text, re.S):
+        for line in body.splitlines():
+            line = line.strip()
+            if kind == "text":
+                if not line.startswith("$ "):
+                    continue
+                line = line[2:]
+            line = re.split(r"\s{2,}#", line)[0].strip()  # a trailing comment
+            if line and not line.startswith("#"):
+                lines.append(line)
+    return lines
+
+
+def test_every_fgvc_ref_and_script_command_in_the_readme_is_accepted_as_written():
+    """Each `python -m fgvc_ref ...` line parses with the CLI's own parser (every subcommand and flag exists), each
+    reproduce.sh option is one the script takes, each bench script exists; the test command is CI's (above)."""
+    import shlex
+
+    from fgvc_ref.cli import build_parser
+
+    script = (ROOT / "reproduce.sh").read_text()
+    options = set(re.findall(r"^\s+(--[\w-]+)\)", script, re.M)) | {"-h", "--help"}
+    seen = {"fgvc_ref": 0, "reproduce": 0}
+    for line in readme_commands():
+        words = shlex.split(line)
+        if "fgvc_ref" in words and words[words.index("fgvc_ref") - 1] == "-m":
+            args = words[words.index("fgvc_ref") + 1:]
+            try:
+                build_parser().parse_args(args)
+            except SystemExit:
+                raise AssertionError(f"README command not accepted by the CLI: {line}") from None
+            seen["fgvc_ref"] += 1
+        elif words[0] == "./reproduce.sh":
+            unknown = [w for w in words[1:] if w.startswith("-") and w not in options]
+            assert not unknown, f"README: {line}: reproduce.sh takes no {unknown}"
+            seen["reproduce"] += 1
+        elif words[0] == "bash":
+            assert (ROOT / words[1]).is_file(), line
+    assert seen["fgvc_ref"] >= 15 and seen["reproduce"] >= 4

@@ -213,14 +213,22 @@ def prepare(records: list[Record], out: Path | str, *, split: str, classes: list
 
 def prepare_dataset(splits: dict, out: Path | str, *, sizes: dict[str, int], workers: int | None = None, progress: bool = True,
                     dataset: str = "", params: dict | None = None) -> list[Path]:
-    """:func:`prepare` every split (``{name: LoadedSplit}``) into a staging folder inside ``out``, then publish them all;
-    if any split fails, nothing is published and a folder ``out`` made here is removed again."""
+    """:func:`prepare` every split (``{name: LoadedSplit}``) into a staging folder inside ``out``, then publish them all.
+    Every split is decoded even when an earlier one has bad images, so that one error lists the bad files of all of
+    them; if any split fails, nothing is published and a folder ``out`` made here is removed again."""
     out = Path(out)
     made = not out.exists()
     staging = out / f".staging-{os.getpid()}"
     try:
-        written = [prepare(s.records, staging, split=name, classes=s.classes, size=sizes[name], workers=workers, progress=progress,
-                           dataset=f"{dataset}:{s.layout}", params={**(params or {}), "size": sizes[name]}) for name, s in splits.items()]
+        written, failed = [], []
+        for name, s in splits.items():
+            try:
+                written.append(prepare(s.records, staging, split=name, classes=s.classes, size=sizes[name], workers=workers, progress=progress,
+                                       dataset=f"{dataset}:{s.layout}", params={**(params or {}), "size": sizes[name]}))
+            except DatasetError as e:
+                failed.append(str(e))
+        if failed:
+            raise DatasetError("\n".join(failed))
         for name in splits:  # data files first, each split's manifest last: a manifest always finds its data
             for suffix in (".pt", ".manifest.json"):
                 os.replace(staging / f"{name}{suffix}", out / f"{name}{suffix}")
@@ -229,6 +237,19 @@ def prepare_dataset(splits: dict, out: Path | str, *, sizes: dict[str, int], wor
         shutil.rmtree(staging, ignore_errors=True)
         if made and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
+
+
+def prepared_with(out: Path | str) -> dict | None:
+    """What a complete cache in ``out`` was prepared from (``data_root``, ``dataset``, ``layout``, ``boxes``, ``sizes``),
+    read from its two manifests; None when there is no complete cache there."""
+    try:
+        manifests = {split: json.loads((Path(out) / f"{split}.manifest.json").read_text()) for split in ("train", "test")}
+    except (OSError, ValueError):
+        return None
+    train = manifests["train"]
+    dataset, _, layout = str(train.get("dataset", "")).rpartition(":")
+    return {"data_root": train.get("params", {}).get("data_root"), "dataset": dataset, "layout": layout,
+            "boxes": train.get("params", {}).get("boxes"), "sizes": {s: m.get("image_size") for s, m in manifests.items()}}
 
 
 def load_cache(out: Path | str, split: str, *, verify_sources: bool = True) -> CachedSplit:

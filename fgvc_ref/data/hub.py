@@ -53,12 +53,21 @@ from fgvc_ref.data.images import junk_kind
 from fgvc_ref.data.layouts import Layout, find_layout
 from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, edges_box
 
-LAYOUT_TABLE = (
+SPLIT_WORDS = {"train": ("train", "training"), "test": ("test", "testing", "eval", "evaluation"),
+               "validation": ("validation", "valid", "val", "dev")}
+
+
+def shard_globs(split: str) -> tuple[str, ...]:
+    """Where Hub snapshots keep a split's Parquet shards: ``data/train-0000k-of-0000N.parquet`` (push_to_hub), a config
+    folder (``default/train-*.parquet``), the parquet-conversion branch's ``default/train/0000.parquet``, or the root."""
+    forms = ("data/{}-*.parquet", "data/{}/*.parquet", "{}-*.parquet", "{}/*.parquet", "*/{}-*.parquet", "*/{}/*.parquet")
+    return tuple(form.format(word) for word in SPLIT_WORDS[split] for form in forms)
+
+
+LAYOUT_TABLE = (  # --dataset hub: the user says it is a Hub copy, so any Parquet shard will do to look further
     Layout("hf_repo", (("*.parquet", "*/*.parquet", "*/*/*.parquet"),), "a Hugging Face dataset-repo snapshot"),
     Layout("hf_save_to_disk", ("dataset_dict.json",), "a `datasets` save_to_disk folder"),
 )
-SPLIT_WORDS = {"train": ("train", "training"), "test": ("test", "testing", "eval", "evaluation"),
-               "validation": ("validation", "valid", "val", "dev")}
 BOX_FORMATS = ("xyxy", "xywh", "voc")
 BOX_LIKE = re.compile(r"^(bbox|bboxes|box|boxes|bounding_box|bounding_boxes)$", re.I)
 BATCH = 256  # rows per record batch streamed from a shard

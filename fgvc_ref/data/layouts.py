@@ -32,6 +32,7 @@ class Layout(NamedTuple):
     needs: tuple[Need, ...]
     description: str = ""  # what copy of the dataset looks like this, for messages
     hint: str = ""  # what to do when it is incomplete
+    hint_for: str = ""  # show the hint only when a need containing this text is missing ("": whenever incomplete)
 
 
 class Found(NamedTuple):
@@ -101,8 +102,9 @@ def find_layout(root: Path | str, layouts: tuple[Layout, ...], *, what: str, for
             found = sorted(p.name for p in root.iterdir() if junk_kind(p.name) is None)[:20]
             expected = "; ".join(f"{layout.name}: {', '.join(map(_show, layout.needs))}" for layout in layouts)
             raise DatasetError(f"{root}: no {what} layout found. Expected one of ({expected}); found {found}. See docs/data.md")
+        hint = lambda layout, missing: f" ({layout.hint})" if layout.hint and any(layout.hint_for in m for m in missing) else ""
         detail = "; ".join(f"{layout.name}" + (f" ({layout.description})" if layout.description else "") + f" lacks {missing}"
-                           + (f" ({layout.hint})" if layout.hint else "") for layout, missing in candidates)
+                           + hint(layout, missing) for layout, missing in candidates)
         raise DatasetError(f"{root}: no complete {what} layout: {detail}. See docs/data.md")
     chosen = complete[0]
     note = f"{what} layout {chosen.name}: all its files are present ({', '.join(map(_show, chosen.needs))})"

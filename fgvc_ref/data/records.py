@@ -52,10 +52,11 @@ def check_split(split: LoadedSplit, root: Path | str, name: str, *, expected_ima
                 expected_classes: int | None = None) -> LoadedSplit:
     """Refuse a split with a wrong class count, an empty class or a wrong image count."""
     k = len(split.classes)
+    hint = " (the dataset's official count; prepare --any-size accepts a subset or a copy of another size)"
     if expected_classes is not None and k != expected_classes:
-        raise DatasetError(f"{root}: expected {expected_classes} classes, found {k} ({split.layout} layout)")
+        raise DatasetError(f"{root}: expected {expected_classes} classes, found {k} ({split.layout} layout){hint}")
     if expected_images is not None and len(split.records) != expected_images:
-        raise DatasetError(f"{root}: split {name!r} should have {expected_images} images, found {len(split.records)} ({split.layout} layout)")
+        raise DatasetError(f"{root}: split {name!r} should have {expected_images} images, found {len(split.records)} ({split.layout} layout){hint}")
     counts = Counter(r.label for r in split.records)
     bad = [lab for lab in counts if not 0 <= lab < k]
     if bad:

@@ -48,12 +48,14 @@ def load_data(spec: str | Path, *, verify_sources: bool = True) -> Data:
         from fgvc_ref.data.cache import load_cache
 
         if not Path(text).is_dir():
-            raise DatasetError(f"{text}: not a prepared cache folder (run `python -m fgvc_ref prepare`), nor 'fashion-mnist[:tops]'")
+            raise DatasetError(f"{text}: not a prepared cache folder (run `python -m fgvc_ref prepare`), nor 'fashion-mnist[:tops]', "
+                               "nor (for evaluate --data) a folder of labelled photos")
         train, test = load_cache(text, "train", verify_sources=verify_sources), load_cache(text, "test", verify_sources=verify_sources)
         if train.classes != test.classes:
             raise DatasetError(f"{text}: train and test caches have different class lists ({len(train.classes)} vs {len(test.classes)})")
     fingerprint = _fingerprint(train.manifest, test.manifest, train.classes, text)
-    return Data(train.images, train.labels, test.images, test.labels, train.classes, fingerprint, text, train.sizes, train.cropped,
+    name = text if text.startswith("fashion-mnist") else str(Path(text).resolve())  # recipe.json's data: found from any folder
+    return Data(train.images, train.labels, test.images, test.labels, train.classes, fingerprint, name, train.sizes, train.cropped,
                 protocol_of(train.manifest, test.manifest))
 
 

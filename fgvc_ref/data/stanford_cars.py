@@ -15,9 +15,10 @@ present (devkit first: torchvision's layout with the original per-split annotati
     car_ims         car_ims/000001.jpg ..., cars_annos.mat (relative_im_path, bbox_*, class, test, class_names)
     kaggle_folders  car_data/car_data/{train,test}/<class>/*.jpg, headerless anno_{train,test}.csv
                     (fname, x1, y1, x2, y2, class) and names.csv
-    hf_repo         a Hugging Face dataset-repo snapshot (Parquet shards; :mod:`fgvc_ref.data.hub`)
-    hf_save_to_disk a ``datasets`` save_to_disk folder (dataset_dict.json, Arrow shards)
     folders         {train,test}/<class>/*.jpg: no boxes (full images: a protocol change)
+    hf_repo         a Hugging Face dataset-repo snapshot: train and test Parquet shards named as the Hub names
+                    them (``data/train-*.parquet``, ...; :mod:`fgvc_ref.data.hub`); no boxes
+    hf_save_to_disk a ``datasets`` save_to_disk folder (dataset_dict.json, Arrow shards); no boxes
 
 Convention: the label is the 0-based index in ``cars_meta.mat`` order (``class`` is 1-based in every
 annotation file). ``.mat`` fields are read by name. Boxes stay 1-based and inclusive (see
@@ -36,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fgvc_ref.data.hub import shard_globs
 from fgvc_ref.data.layouts import Layout, find_layout
 from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, as_int, check_files_exist, check_split, load_mat, mat_variable
 
@@ -45,16 +47,16 @@ NO_TEST_LABELS = (f"the test labels are in {WITH_LABELS}, from the original devk
                   "field; put the labelled file in the root")
 LAYOUT_TABLE = (  # in order of preference
     Layout("devkit", ("devkit/cars_meta.mat", "devkit/cars_train_annos.mat", (WITH_LABELS, f"devkit/{WITH_LABELS}"), "cars_train/*.jpg", "cars_test/*.jpg"),
-           "the original devkit download, torchvision's layout", NO_TEST_LABELS),
+           "the original devkit download, torchvision's layout", NO_TEST_LABELS, WITH_LABELS),
     Layout("kaggle_devkit", ("car_devkit/devkit/cars_meta.mat", "car_devkit/devkit/cars_train_annos.mat",
                              (WITH_LABELS, f"car_devkit/devkit/{WITH_LABELS}", f"car_devkit/{WITH_LABELS}"),
-                             "cars_train/cars_train/*.jpg", "cars_test/cars_test/*.jpg"), "Kaggle's nested devkit copy", NO_TEST_LABELS),
+                             "cars_train/cars_train/*.jpg", "cars_test/cars_test/*.jpg"), "Kaggle's nested devkit copy", NO_TEST_LABELS, WITH_LABELS),
     Layout("car_ims", ("cars_annos.mat", "car_ims/*.jpg"), "the car_ims.tgz download"),
     Layout("kaggle_folders", ("names.csv", "anno_train.csv", "anno_test.csv", ("car_data/car_data/train/", "car_data/train/"),
                               ("car_data/car_data/test/", "car_data/test/")), "Kaggle's class folders with CSV boxes"),
-    Layout("hf_repo", (("*.parquet", "*/*.parquet", "*/*/*.parquet"),), "a Hugging Face dataset-repo snapshot"),
-    Layout("hf_save_to_disk", ("dataset_dict.json",), "a `datasets` save_to_disk folder"),
     Layout("folders", tuple(tuple(f"{split}/*/*{ext}" for ext in (".jpg", ".jpeg", ".png")) for split in SPLITS), "class folders, no boxes"),
+    Layout("hf_repo", (shard_globs("train"), shard_globs("test")), "a Hugging Face dataset-repo snapshot: train and test Parquet shards"),
+    Layout("hf_save_to_disk", ("dataset_dict.json", "train/", "test/"), "a `datasets` save_to_disk folder"),
 )
 LAYOUTS = tuple(layout.name for layout in LAYOUT_TABLE)
 FULL = {"classes": 196, "train": 8144, "test": 8041}
@@ -81,6 +83,8 @@ def load_stanford_cars(root: Path | str, split: str, *, expected: dict | None = 
     root = Path(root)
     found = detect_layout(root, layout)
     notes: list[str] = [found.note]
+    if hub_options and not found.layout.startswith("hf_"):
+        raise DatasetError(f"{sorted(hub_options)} are options of the Hugging Face copies; {root} is a {found.layout} copy")
     if found.layout.startswith("hf_"):
         from fgvc_ref.data.hub import load_hub
 

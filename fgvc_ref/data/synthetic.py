@@ -142,6 +142,8 @@ def make_fake_stanford_cars(root: Path | str, layout: str, *, classes: int = 6, 
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if not (isinstance(classes, int) and 1 <= classes <= 256):
         raise ValueError(f"classes must be an integer in [1, 256] (8-bit class detail), got {classes!r}")
+    if not (image_size[0] >= 32 and image_size[1] >= 24):
+        raise ValueError(f"image_size must be at least 32 x 24 pixels (a car with its details), got {image_size[0]} x {image_size[1]}")
     if hazards and per_class * classes < 8:
         raise ValueError("hazards=True needs at least 8 training images (classes * per_class >= 8)")
     root = Path(root)
