@@ -148,7 +148,7 @@ MUTANTS = [
     M("evaluate: EMA default takes the raw weights", "fgvc_ref/run.py", 'state = final["ema"]["module"] if weights == "ema" else final["model"]', 'state = final["model"]', (EV, EX)),
     M("evaluate: images resized to the stored size, not the training size", "fgvc_ref/evaluate.py", 'size=run.recipe["image_size"],', 'size=loaded.test_images.shape[-1],', (EV, EX)),
     M("export: boxes ignored by predict", "fgvc_ref/export.py", 'meta["preprocessing"], boxes[k] if boxes else None)', 'meta["preprocessing"], None)', (EX,)),
-    M("export: stored size read from the train split", "fgvc_ref/export.py", 'Path(spec) / "test.manifest.json"', 'Path(spec) / "train.manifest.json"', (EX,)),
+    M("export: stored size read from the train split", "fgvc_ref/run.py", 'manifest_path = Path(spec) / "test.manifest.json"', 'manifest_path = Path(spec) / "train.manifest.json"', (EX,)),
     M("export: unboxed images resized whole instead of centre-cropped", "fgvc_ref/export.py", 'trim_bottom=preprocessing.get("trim_bottom", 0), name=str(path))', 'trim_bottom=preprocessing.get("trim_bottom", 0), name=str(path), whole=True)', (EX,)),
     M("export: Fashion-MNIST files resized without antialiasing", "fgvc_ref/data/fashion_mnist.py", 'mode="bilinear", antialias=True,', 'mode="bilinear", antialias=False,', (EX, "tests/test_fashion_mnist.py")),
     M("export: probabilities over the batch", "fgvc_ref/export.py", "top = logits.softmax(1).topk(", "top = logits.softmax(0).topk(", (EX,)),
