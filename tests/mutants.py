@@ -240,6 +240,12 @@ MUTANTS = [
     M("deploy: dtype not checked", "fgvc_ref/deploy.py", "if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8:", "if not isinstance(pixels, np.ndarray):", ("tests/test_deploy.py",)),
     M("evaluate: agreement against itself", "fgvc_ref/evaluate.py", "    diff = (logits - reference).abs()", "    reference = logits\n    diff = (logits - reference).abs()", ("tests/test_deploy.py",)),
     M("bench: latency formats not alternated", "fgvc_ref/bench.py", "                for _ in range(-(-repeats // per_round)):  # rounds: every format in turn, so that machine noise hits them alike\n                    for p, f in formats.items():", "                for p, f in formats.items():  # mutant: one format after the other\n                    for _ in range(-(-repeats // per_round)):", ("tests/test_bench.py",)),
+    M("evaluate: an exported model's evaluation written to the working directory", "fgvc_ref/evaluate.py",
+      "path.with_name(f\"{path.name.replace('.', '-')}-evaluation\")", "Path(f\"{path.name.replace('.', '-')}-evaluation\")",
+      ("tests/test_readme.py",)),
+    M("deploy: the int8 model written to the working directory", "fgvc_ref/deploy.py", 'out = fp32.with_name(fp32.stem + ".int8.onnx")',
+      'out = Path(fp32.stem + ".int8.onnx")', ("tests/test_readme.py",)),
+    M("gpu.sh: interpreter not checked", "bench/gpu.sh", 'if ! "$py" -c "import torch, torchvision, fgvc_ref" 2>/dev/null; then', "if false; then", ("tests/test_gpu_script.py",)),
     M("gpu.sh: no python3 fallback", "bench/gpu.sh", 'if [ -x .venv/bin/python ]; then py=.venv/bin/python; else py=python3; export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"; fi', "py=.venv/bin/python", ("tests/test_gpu_script.py",)),
 ]
 
@@ -255,6 +261,9 @@ def copy_repo(dest: Path) -> None:
         if (ROOT / f).is_file():
             (dest / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, dest / f)
+    # a repository of its own, as a checkout is: tests that list the tracked files or read `git status` need one
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "the copy"]):
+        subprocess.run(["git", "-c", "user.name=mutants", "-c", "user.email=mutants@localhost", *args], cwd=dest, check=True, capture_output=True)
 
 
 def run(mutant: Mutant, timeout: int) -> dict:

@@ -47,8 +47,11 @@ def test_gpu_sh_smoke_runs_every_step_with_python3_and_no_venv_and_writes_each_j
     assert env_json["fgvc_ref"].startswith(str(copy))  # python3 with the checkout on PYTHONPATH, not an installed copy
 
 
-def test_the_gpu_script_refuses_unknown_options_and_prints_its_help():
+def test_the_gpu_script_refuses_unknown_options_an_interpreter_without_torch_and_prints_its_help(tmp_path):
     done = subprocess.run(["bash", "bench/gpu.sh", "--fast"], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "unknown option --fast" in done.stderr
     done = subprocess.run(["bash", "bench/gpu.sh", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0 and "gpu_proxy_runs.json" in done.stdout and "--smoke" in done.stdout
+    done = subprocess.run(["bash", "bench/gpu.sh", "--smoke"], cwd=ROOT, capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "PYTHON": "/bin/false", "OUT": str(tmp_path)})
+    assert done.returncode == 2 and "/bin/false cannot import torch, torchvision and fgvc_ref" in done.stdout + done.stderr  # gpu.log takes both
