@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
+
+from checkout import copy_checkout
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -255,21 +256,10 @@ EQUIVALENT: dict[str, str] = {}
 NEEDS_CUDA = {"train: sync check never armed"}
 
 
-def copy_repo(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
-        if (ROOT / f).is_file():
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, dest / f)
-    # a repository of its own, as a checkout is: tests that list the tracked files or read `git status` need one
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "the copy"]):
-        subprocess.run(["git", "-c", "user.name=mutants", "-c", "user.email=mutants@localhost", *args], cwd=dest, check=True, capture_output=True)
-
-
 def run(mutant: Mutant, timeout: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="mutant-") as tmp:
         dest = Path(tmp)
-        copy_repo(dest)
+        copy_checkout(dest, repository=True)  # a test that lists the tracked files needs a repository, as in a checkout
         path = dest / mutant.file
         source = path.read_text()
         if source.count(mutant.old) != 1:
@@ -301,7 +291,7 @@ def main(argv=None) -> int:
         return 0
     # the copy must import its own fgvc_ref, not the installed one
     with tempfile.TemporaryDirectory() as tmp:
-        copy_repo(Path(tmp))
+        copy_checkout(Path(tmp))
         where = subprocess.run([sys.executable, "-c", "import fgvc_ref; print(fgvc_ref.__file__)"], cwd=tmp, capture_output=True, text=True,
                                env={**os.environ, "PYTHONPATH": tmp}).stdout.strip()
         if not where.startswith(tmp):

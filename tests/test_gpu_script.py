@@ -2,14 +2,13 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from checkout import ROOT, copy_checkout
 
 
 @pytest.mark.slow
@@ -17,13 +16,7 @@ def test_gpu_sh_smoke_runs_every_step_with_python3_and_no_venv_and_writes_each_j
     """A copy of the checkout without .venv (as on the GPU machine), python3 first on PATH: every step's JSON lands in OUT."""
     if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file():
         pytest.skip("the proxy step reads Fashion-MNIST (Debian's dataset-fashion-mnist; .ci/run installs it)")
-    tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.split()
-    copy = tmp_path / "checkout"
-    for name in tracked:
-        if (ROOT / name).is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, copy / name)
+    copy = copy_checkout(tmp_path / "checkout")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')  # the machine's python3, holding torch; fgvc_ref from the copy

@@ -21,6 +21,7 @@ from fgvc_ref.data.folder import load_folder
 from fgvc_ref.data.sources import load_data
 from fgvc_ref.data.stanford_cars import official_classes
 from fgvc_ref.train import train
+from checkout import commit_all, copy_checkout, git
 from photos import photo_dir, real_photos
 from runs import ROOT, tiny
 from test_repo import readme_commands
@@ -30,18 +31,9 @@ USES = (*RUN_PATHS, "runs/export/", "proxy.pt")
 CLASSES = official_classes()[:3]  # "Acura RL Sedan 2012" among them
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, capture_output=True, text=True,
-                          check=True).stdout
-
-
 def sandbox(tmp: Path) -> Path:
     """The tracked files as their own repository, with the runs and the user's files the README's commands name."""
-    repo = tmp / "repo"
-    for name in git(ROOT, "ls-files").splitlines():
-        if (ROOT / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, repo / name)
+    repo = copy_checkout(tmp / "repo", repository=True)
     photos = real_photos(64)
     for split in ("train", "test"):
         for c, name in enumerate(CLASSES):
@@ -57,9 +49,7 @@ def sandbox(tmp: Path) -> Path:
     for k in range(2):
         photos[k].convert("L").resize((28, 28)).save(repo / f"img{k}.png")
     (repo / "bad.jpg").write_bytes(b"this is not a jpg")  # 17 bytes, as the README's error line says
-    git(repo, "init", "-q")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "the repository and the user's files")
+    commit_all(repo, "the user's files")
     return repo
 
 
