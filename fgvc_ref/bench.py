@@ -320,7 +320,7 @@ def _eager(net: nn.Module, x, threads: int):
 def _top1(path: Path) -> float | None:
     """The file's top-1 on its run's test split, or None when that data is not readable here."""
     from fgvc_ref.data.sources import load_test
-    from fgvc_ref.evaluate import exported_predictor
+    from fgvc_ref.export import exported_predictor
 
     predict, meta = exported_predictor(path, torch.device("cpu"))
     try:

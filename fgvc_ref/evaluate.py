@@ -22,7 +22,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from fgvc_ref.data.cache import atomic_write
@@ -172,6 +171,8 @@ def evaluate_model(path: Path | str, data: str | None = None, *, out: Path | str
     PyTorch model when the run folder is there: the share of identical top-1 answers and the max and mean absolute
     logit difference. Writes as :func:`evaluate_run` does, to ``out`` (default beside the model: ``model-onnx-evaluation/`` for
     ``model.onnx``, ``model-int8-onnx-evaluation/`` for ``model.int8.onnx``, ``model-pt-evaluation/`` for ``model.pt``)."""
+    from fgvc_ref.export import exported_predictor
+
     path = Path(path)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     predict, meta = exported_predictor(path, device)
@@ -183,28 +184,6 @@ def evaluate_model(path: Path | str, data: str | None = None, *, out: Path | str
               "seed": meta.get("seed"), "weights": meta.get("weights"), "data": spec, "same_data_as_training": spec == meta.get("data"),
               "agreement": agreement(logits, loaded.test_images, meta, device)}
     return report(logits, loaded, header, Path(out) if out else path.with_name(f"{path.name.replace('.', '-')}-evaluation"), pairs)
-
-
-def exported_predictor(path: Path, device: torch.device, threads: int | None = None):
-    """``(predict, meta)`` for an exported model: ``predict(images)`` gives float32 logits for uint8 cache images, each
-    resized to the model's size as the run's evaluation resizes it (``.onnx`` in ONNX Runtime with ``threads``, ``.pt``
-    with its ``.json`` in PyTorch)."""
-    from fgvc_ref.deploy import OnnxClassifier, eval_pixels
-    from fgvc_ref.export import load_exported
-    from fgvc_ref.train import predict_logits
-
-    if path.suffix == ".onnx":
-        model = OnnxClassifier(path, threads=threads)
-        layout = model.meta["input"]["layout"].lower()
-        size = model.meta["input"]["shape"][1] if layout == "nhwc" else model.meta["input"]["shape"][2]
-        return (lambda images: torch.from_numpy(np.concatenate([model(eval_pixels(images[i : i + 64], size, layout))
-                                                                for i in range(0, len(images), 64)])).float()), model.meta
-    if path.suffix == ".pt":
-        net, meta = load_exported(path)
-        fmt = torch.channels_last if meta.get("channels_last") else torch.contiguous_format
-        return (lambda images: predict_logits(net.to(device=device, memory_format=fmt), images, size=meta["preprocessing"]["image_size"],
-                                              batch=256, device=device, amp=device.type == "cuda", memory_format=fmt).cpu()), meta
-    raise ValueError(f"{path}: evaluate takes a run folder, an exported .onnx, or an exported .pt with its .json beside it")
 
 
 def agreement(logits: torch.Tensor, images: torch.Tensor, meta: dict, device: torch.device) -> dict | None:

@@ -91,6 +91,28 @@ def load_exported(path: Path | str) -> tuple[torch.nn.Module, dict]:
     return model.eval(), meta
 
 
+def exported_predictor(path: Path | str, device: torch.device, threads: int | None = None):
+    """``(logits, meta)`` for an exported model: ``logits(images)`` gives float32 ``N x K`` logits for uint8 ``N x 3 x S x S``
+    stored images, each resized to the model's size as the run's evaluation resizes it. A ``.onnx`` file runs in ONNX
+    Runtime (``threads``; the graph normalises the pixels itself), any other file is a state dict with its ``.json``
+    (:func:`load_exported`) run in PyTorch on ``device``. Used by ``predict``, ``evaluate`` and ``bench``."""
+    from fgvc_ref.deploy import OnnxClassifier, eval_pixels
+    from fgvc_ref.train import predict_logits
+
+    path = Path(path)
+    if path.suffix == ".onnx":
+        model = OnnxClassifier(path, threads=threads)
+        layout = model.meta["input"]["layout"].lower()
+        size = model.meta["input"]["shape"][1] if layout == "nhwc" else model.meta["input"]["shape"][2]
+        return (lambda images: torch.from_numpy(np.concatenate([model(eval_pixels(images[i : i + 64], size, layout))
+                                                                for i in range(0, len(images), 64)])).float()), model.meta
+    net, meta = load_exported(path)
+    fmt = torch.channels_last if meta.get("channels_last") else torch.contiguous_format
+    net = net.to(device=device, memory_format=fmt)
+    return (lambda images: predict_logits(net, images, size=meta["preprocessing"]["image_size"], batch=256, device=device,
+                                          amp=device.type == "cuda", memory_format=fmt).cpu()), meta
+
+
 def parse_box(text: str) -> tuple[int, int, int, int]:
     """``"x1,y1,x2,y2"`` (1-based inclusive pixels) as four integers."""
     if not re.fullmatch(r"\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*", text):
@@ -155,14 +177,8 @@ def predict(model_path: Path | str, images: list[str], *, boxes: list | None = N
     a ``.pt`` export with its ``.json`` (PyTorch), or an ``.onnx`` export (ONNX Runtime, fp32 or int8). Images are
     read in the displayed frame (EXIF orientation applied; a box is in that frame). Warns (:class:`BoxExpected`) when the
     model was trained and evaluated on box crops and no box is given."""
-    from fgvc_ref.deploy import OnnxClassifier, eval_pixels
-    from fgvc_ref.train import predict_logits
-
-    if Path(model_path).suffix == ".onnx":
-        onnx_model = OnnxClassifier(model_path)
-        meta, model = onnx_model.meta, None
-    else:
-        model, meta = load_exported(model_path)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    logits_of, meta = exported_predictor(model_path, device)
     if boxes and any(Path(p).is_dir() for p in images):
         raise ValueError("--box goes with image files, one per file, not with a folder")
     images, note = image_files(list(images))
@@ -178,10 +194,6 @@ def predict(model_path: Path | str, images: list[str], *, boxes: list | None = N
         warnings.warn(f"{model_path} was trained and evaluated on box crops; without --box each image is used whole (resized and "
                       "centre-cropped), which this model never saw, and its answers change: give --box x1,y1,x2,y2 per image "
                       "(1-based pixels, in the picture as displayed)", BoxExpected, stacklevel=2)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    memory_format = torch.channels_last if meta.get("channels_last") else torch.contiguous_format
-    if model is not None:
-        model = model.to(device=device, memory_format=memory_format)
     results, stored, where = [], [], []
     for k, path in enumerate(images):
         try:
@@ -191,13 +203,7 @@ def predict(model_path: Path | str, images: list[str], *, boxes: list | None = N
         except (DatasetError, OSError) as e:
             results.append((path, f"{e}"))
     if stored:
-        p = meta["preprocessing"]
-        if model is None:  # ONNX Runtime: the graph takes the uint8 pixels and normalises them itself
-            layout = meta["input"]["layout"].lower()
-            logits = torch.from_numpy(onnx_model(eval_pixels(torch.stack(stored), p["image_size"], layout))).float()
-        else:
-            logits = predict_logits(model, torch.stack(stored), size=p["image_size"], batch=64, device=device, amp=device.type == "cuda",
-                                    memory_format=memory_format).cpu()
+        logits = logits_of(torch.stack(stored))
         top = logits.softmax(1).topk(min(topk, meta["num_classes"]), dim=1)
         for row, k in enumerate(where):
             results[k] = (images[k], [(meta["classes"][c], float(v)) for v, c in zip(top.values[row], top.indices[row])])

@@ -212,6 +212,7 @@ MUTANTS = [
     M("fashion_mnist: FGVC_FASHION_MNIST ignored", "fgvc_ref/data/fashion_mnist.py", "return Path(os.environ.get(ROOT_VARIABLE) or DEFAULT_ROOT)", "return DEFAULT_ROOT", ("tests/test_fashion_mnist.py",)),
     # --- using a trained model, the gallery, statistics, model details, validation (held-out classes) --
     M("export: loaded model left in training mode", "fgvc_ref/export.py", "    return model.eval(), meta", "    return model, meta", (EX,)),
+    M("export: an exported state dict run at the stored size", "fgvc_ref/export.py", 'size=meta["preprocessing"]["image_size"], batch=256', 'size=meta["preprocessing"]["stored_size"], batch=256', (EX,)),
     M("export: probabilities over the top-k", "fgvc_ref/export.py", "top = logits.softmax(1).topk(min(topk, meta[\"num_classes\"]), dim=1)", "top = logits.topk(min(topk, meta[\"num_classes\"]), dim=1)\n        top = type(top)((top.values.softmax(1), top.indices))", (EX,)),
     M("export: no warning without a box", "fgvc_ref/export.py", '    if not boxes and meta["preprocessing"].get("test_images_had_boxes"):', '    if False:', (EX,)),
     M("export: photos read in the stored frame", "fgvc_ref/export.py", 'img = decode_image(path, str(path), orientation="apply").image', 'img = decode_image(path, str(path), orientation="keep").image', (EX,)),
