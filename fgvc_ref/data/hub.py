@@ -49,7 +49,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from fgvc_ref.data.images import junk_kind
+from fgvc_ref.data.images import find
 from fgvc_ref.data.layouts import Layout, find_layout
 from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, edges_box
 
@@ -124,9 +124,7 @@ def _config(header: dict, config: str | None, root: Path) -> dict | None:
 
 def _glob(root: Path, patterns) -> list[Path]:
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
-    found = {p for pattern in patterns for p in root.glob(pattern) if p.is_file()
-             and all(junk_kind(part) is None for part in p.relative_to(root).parts)}
-    return sorted(found)
+    return sorted({p for pattern in patterns for p in find(root, pattern) if p.is_file()})
 
 
 def _split_of(path: Path, root: Path) -> str | None:

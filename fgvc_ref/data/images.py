@@ -205,6 +205,13 @@ def junk_kind(name: str) -> str | None:
     return None
 
 
+def find(root: Path | str, pattern: str) -> list[Path]:
+    """The paths under ``root`` that match the glob ``pattern``, sorted, except those whose path below ``root`` passes
+    through junk (:func:`junk_kind`): what a layout's or an archive's file patterns mean."""
+    root = Path(root)
+    return sorted(p for p in root.glob(pattern) if all(junk_kind(part) is None for part in p.relative_to(root).parts))
+
+
 def scan(folder: Path | str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> Scan:
     """One folder's entries (module docstring): files with ``extensions`` (case-insensitive), sub-folders, and the
     skipped entries counted by kind. Raises DatasetError when ``folder`` is not a readable folder."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
-from fgvc_ref.data.images import junk_kind
+from fgvc_ref.data.images import find
 from fgvc_ref.data.records import DatasetError
 
 Need = str | tuple[str, ...]  # a relative path ("name/" for a folder), or any one of several
@@ -42,12 +42,12 @@ class Found(NamedTuple):
 
 def _present(root: Path, rel: str) -> bool:
     if "*" in rel:  # a glob: any match whose parts are not junk
-        return any(all(junk_kind(part) is None for part in p.relative_to(root).parts) for p in root.glob(rel))
+        return bool(find(root, rel))
     path = root / rel.rstrip("/")
     if not rel.endswith("/"):
         return path.is_file()
     try:
-        return path.is_dir() and any(junk_kind(p.name) is None for p in path.iterdir())
+        return path.is_dir() and bool(find(path, "*"))
     except OSError:
         return False
 
@@ -99,7 +99,7 @@ def find_layout(root: Path | str, layouts: tuple[Layout, ...], *, what: str, for
     complete = [layout for layout, missing in candidates if not missing]
     if not complete:
         if not candidates:
-            found = sorted(p.name for p in root.iterdir() if junk_kind(p.name) is None)[:20]
+            found = [p.name for p in find(root, "*")][:20]
             expected = "; ".join(f"{layout.name}: {', '.join(map(_show, layout.needs))}" for layout in layouts)
             raise DatasetError(f"{root}: no {what} layout found. Expected one of ({expected}); found {found}. See docs/data.md")
         hint = lambda layout, missing: f" ({layout.hint})" if layout.hint and any(layout.hint_for in m for m in missing) else ""
