@@ -13,6 +13,8 @@ import argparse
 import dataclasses
 import sys
 
+from fgvc_ref.threads import chosen_threads, torch_threads
+
 EPILOG = """typical use:
   python -m fgvc_ref prepare --data /path/to/stanford_cars --out cache/cars
   python -m fgvc_ref recipe --stage ema                  # the resolved recipe, each field explained
@@ -100,9 +102,7 @@ def _train(args: argparse.Namespace) -> int:
     data = load_data(args.cache if args.cache is not None else args.data, verify_sources=not args.no_verify_sources)
     threads = torch_threads(args.threads)
     if not args.quiet:
-        how = ("--threads" if args.threads else "OMP_NUM_THREADS" if os.environ.get("OMP_NUM_THREADS")
-               else "the cores free of other work at the start; --threads N to choose")
-        print(f"{threads} compute thread(s) ({how})", file=sys.stderr)
+        print(f"{threads} compute thread(s) ({chosen_threads(args.threads)[1]})", file=sys.stderr)
     try:
         summary = train(recipe, data, args.out, seed=args.seed, device=args.device, progress=not args.quiet,
                         keep_checkpoints=args.keep_checkpoints)
@@ -254,57 +254,6 @@ def _make_synthetic(args: argparse.Namespace) -> int:
                                    image_size=(args.width, args.height), hazards=args.hazards)
     print(f"synthetic {args.layout} dataset: {args.classes} classes x {args.per_class} images per split -> {fake.root}")
     return 0
-
-
-def cpu_times(cpus) -> dict[int, tuple[int, int]]:
-    """CPU -> (idle + iowait, total) time counters of ``cpus`` from ``/proc/stat`` (Linux; OSError elsewhere)."""
-    times = {}
-    with open("/proc/stat") as f:
-        for line in f:
-            name, *values = line.split()
-            if name.startswith("cpu") and name != "cpu" and int(name[3:]) in cpus:
-                v = [int(x) for x in values]
-                times[int(name[3:])] = (v[3] + v[4], sum(v[:8]))  # user nice system idle iowait irq softirq steal
-    return times
-
-
-def free_between(before: dict, after: dict) -> int:
-    """Cores free of other work between two :func:`cpu_times` samples: the summed idle share of each CPU, rounded, >= 1."""
-    free = sum((after[c][0] - before[c][0]) / max(1, after[c][1] - before[c][1]) for c in after if c in before)
-    return max(1, min(len(after), round(free)))
-
-
-def free_cores(window: float = 0.25) -> int:
-    """How many of this process's CPUs other work leaves free, measured over ``window`` seconds (:func:`free_between`);
-    all allowed CPUs where ``/proc/stat`` cannot be read.
-
-    Why: torch's OpenMP threads wait for each other at every parallel region, so a thread whose core is busy with
-    another process stalls the others until it gets a time slice; with more compute threads than free cores a training
-    slows far more than its share (docs/performance.md, "Shared machines")."""
-    import os
-    import time
-
-    allowed = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
-    try:
-        before = cpu_times(allowed)
-        time.sleep(window)
-        return free_between(before, cpu_times(allowed))
-    except (OSError, ValueError, IndexError):
-        return len(allowed)
-
-
-def torch_threads(n: int | None) -> int:
-    """Set torch's compute threads: ``n``, or (None) the cores other work leaves free (:func:`free_cores`), unless
-    ``OMP_NUM_THREADS`` says otherwise. Returns the number set."""
-    import os
-
-    import torch
-
-    if n is None and not os.environ.get("OMP_NUM_THREADS"):
-        n = min(torch.get_num_threads(), free_cores())
-    if n:
-        torch.set_num_threads(n)
-    return torch.get_num_threads()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -229,13 +229,13 @@ class OnnxClassifier:
     """An exported model in ONNX Runtime: ``classifier(pixels) -> logits``, pixels checked against the graph's input."""
 
     def __init__(self, path: Path | str, *, threads: int | None = None) -> None:
+        from fgvc_ref.threads import onnxruntime_options
+
         ort = _need("onnxruntime")
         self.path = Path(path)
         if not self.path.is_file():
             raise ValueError(f"{self.path}: no such model file")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        options = onnxruntime_options(threads)
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # ORT raises its own exception types for unreadable or invalid files

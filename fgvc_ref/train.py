@@ -22,6 +22,7 @@ are averaged by DDP, and the EMA decay adjustment uses W, as torchvision's does.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -31,6 +32,8 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
+
 import numpy as np
 import torch
 from PIL import Image
@@ -228,8 +231,85 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
             lock.close()
 
 
+class _Place(NamedTuple):
+    """Where a run computes: the device, bf16 autocast (CUDA), the memory format, and this process among ``world``."""
+
+    device: torch.device
+    amp: bool
+    memory_format: torch.memory_format
+    rank: int
+    world: int
+
+
+class _Trainee(NamedTuple):
+    """What the steps update: the network (``step_model`` is its DDP and/or compiled form), the optimiser, the loss and the EMA."""
+
+    model: torch.nn.Module
+    step_model: torch.nn.Module
+    optimizer: NAG
+    criterion: LabelSmoothingCrossEntropy
+    ema: EMA | None
+
+
+class _Splits(NamedTuple):
+    """The run's images: train (on the device for the fast path), validation (carved from train; may be empty) and test."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    train_sizes: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    val_boxes: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+
 def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | None, progress: bool, stop_after_epochs: int | None,
            keep_checkpoints: bool, sync_debug: bool = False) -> dict:
+    place = _place(recipe, device)
+    # "auto": the fast path, measured faster than the reference path on the CPU too (RESULTS.md, bench --only train)
+    path = recipe.path if recipe.path != "auto" else ("reference" if recipe.policy == "autoaugment" else "fast")
+    splits = _split(data, recipe, seed, place.device if path == "fast" else None)
+    trainee = _build(recipe, len(data.classes), seed, place)
+    identity = {"recipe": as_dict(recipe), "data": data.fingerprint, "seed": seed, "world_size": place.world}
+    if (out / FINAL).exists():
+        return _finished_already(out, identity, rank=place.rank, keep_checkpoints=keep_checkpoints, progress=progress)
+    state = _resume(out, identity, trainee, place.rank)
+    if place.rank == 0:
+        _write_run_files(out, recipe, data, seed, path, place, trainee, progress)
+    augment, loader = _augmentation(recipe, path, splits, seed)
+    lrs, epochs_done_here = recipe.lrs(), 0
+    with _stop_requests(sync_debug and place.device.type == "cuda") as stop:
+        while state["epoch"] < recipe.epochs:
+            epoch = state["epoch"]
+            set_lr(trainee.optimizer, lrs[epoch])
+            t0 = time.perf_counter()
+            acc, stopped_at = _train_epoch(recipe, trainee, splits, augment, loader, epoch=epoch, state=state, seed=seed, place=place,
+                                           out=out, stop=stop, sync_debug=sync_debug, num_classes=len(data.classes))
+            if stopped_at is not None:  # a signal: publish the mid-epoch state, then leave
+                state.update(step=stopped_at, acc=acc.state())
+                acc.check_finite(epoch, seed, out)
+                raise Interrupted(stop["signum"], _save(out, place.rank, trainee, state, identity, epoch, stopped_at))
+            acc.check_finite(epoch, seed, out)
+            row = _epoch_row(recipe, trainee, epoch, seed, acc.result(place.world), time.perf_counter() - t0, place.world)
+            row.update(_evaluate_epoch(recipe, trainee, splits, place))
+            _select(row, state, recipe, has_ema=trainee.ema is not None, has_val=len(splits.val_y) > 0)
+            _save(out, place.rank, trainee, state, identity, state["epoch"], 0)
+            if progress and place.rank == 0:
+                _print_epoch(row, recipe.epochs, state["history"])
+            epochs_done_here += 1
+            if stop_after_epochs is not None and epochs_done_here >= stop_after_epochs and state["epoch"] < recipe.epochs:
+                return {"interrupted": True, "epoch": state["epoch"]}
+            if stop["signum"] is not None:
+                raise Interrupted(stop["signum"], ckpt.list_checkpoints(out)[-1])
+    return _finish(out, recipe, state, seed, data, path, place, trainee, identity, keep_checkpoints)
+
+
+# --- the run's steps ------------------------------------------------------------------------------
+
+
+def _place(recipe: Recipe, device: str | None) -> _Place:
+    """The device (under torchrun, this process's GPU), the process group, and the determinism settings."""
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and world > 1:
@@ -241,12 +321,13 @@ def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | No
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = device.type == "cuda" and not recipe.deterministic
-    # "auto": the fast path, measured faster than the reference path on the CPU too (RESULTS.md, bench --only train)
-    path = recipe.path if recipe.path != "auto" else ("reference" if recipe.policy == "autoaugment" else "fast")
-    amp = device.type == "cuda"
-    K = len(data.classes)
+    memory_format = torch.channels_last if recipe.channels_last else torch.contiguous_format
+    return _Place(device, device.type == "cuda", memory_format, rank, world)
 
-    # data, split into train / validation / test
+
+def _split(data: Data, recipe: Recipe, seed: int, device: torch.device | None) -> _Splits:
+    """Train / validation (``recipe.val_fraction`` of each class, :func:`split_validation`) / test; the train part moved
+    to ``device`` (the fast path) when given."""
     train_idx, val_idx = (split_validation(data.train_labels, recipe.val_fraction, seed) if recipe.val_fraction > 0
                           else (torch.arange(len(data.train_labels)), torch.arange(0)))
     n, S = len(data.train_labels), data.train_images.shape[-1]
@@ -256,157 +337,186 @@ def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | No
     val_x, val_y = data.train_images[val_idx], data.train_labels[val_idx]
     # validation images are stored as train images: evaluate a box crop whole, a whole image by its centre crop (7/8)
     val_boxes = torch.where(cropped[val_idx].unsqueeze(1), whole_boxes(sizes[val_idx]), centre_crop_boxes(sizes[val_idx]))
-    if path == "fast":
+    if device is not None:
         train_x, train_y, train_sizes = train_x.to(device), train_y.to(device), train_sizes.to(device)
+    return _Splits(train_x, train_y, train_sizes, val_x, val_y, val_boxes, data.test_images, data.test_labels)
 
-    # model, optimiser, loss, EMA
+
+def _build(recipe: Recipe, num_classes: int, seed: int, place: _Place) -> _Trainee:
+    """The network (initialised from ``seed``), its DDP / compiled form, NAG, the loss and the EMA."""
     torch.manual_seed(seed)
-    model = build_model(recipe.model, K, recipe.weights).to(device)
-    memory_format = torch.channels_last if recipe.channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    step_model = torch.compile(net) if recipe.compile else net
+    model = build_model(recipe.model, num_classes, recipe.weights).to(place.device).to(memory_format=place.memory_format)
+    net = torch.nn.parallel.DistributedDataParallel(model) if place.world > 1 else model
     optimizer = NAG(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
     criterion = LabelSmoothingCrossEntropy(recipe.label_smoothing, convention=recipe.smoothing_convention)
-    ema_decay = recipe.ema_update_decay(world)
+    ema_decay = recipe.ema_update_decay(place.world)
     ema = EMA(model, ema_decay) if recipe.ema else None
-    lrs = recipe.lrs()
+    return _Trainee(model, torch.compile(net) if recipe.compile else net, optimizer, criterion, ema)
 
-    # resume
-    identity = {"recipe": as_dict(recipe), "data": data.fingerprint, "seed": seed, "world_size": world}
+
+def _finished_already(out: Path, identity: dict, *, rank: int, keep_checkpoints: bool, progress: bool) -> dict:
+    """A finished run asked again: check that it is this run, and return its summary."""
+    _check_compatible(torch.load(out / FINAL, map_location="cpu", weights_only=True)["identity"], identity, out / FINAL)
+    if rank == 0 and not keep_checkpoints:
+        ckpt.remove_checkpoints(out)
+    if progress and rank == 0:
+        print(f"{out}: finished already (summary.json); nothing to do", file=sys.stderr)
+    return json.loads((out / "summary.json").read_text())
+
+
+def _resume(out: Path, identity: dict, trainee: _Trainee, rank: int) -> dict:
+    """The loop's state: a fresh one, or the latest valid checkpoint's, loaded into ``trainee`` (refused if another run's)."""
     state = {"epoch": 0, "step": 0, "history": [], "best": -1.0, "best_epoch": -1, "since_best": 0, "acc": None}
-    if (out / FINAL).exists():  # finished already: check it is this run, and do nothing
-        _check_compatible(torch.load(out / FINAL, map_location="cpu", weights_only=True)["identity"], identity, out / FINAL)
-        if rank == 0 and not keep_checkpoints:
-            ckpt.remove_checkpoints(out)
-        if progress and rank == 0:
-            print(f"{out}: finished already (summary.json); nothing to do", file=sys.stderr)
-        return json.loads((out / "summary.json").read_text())
     found = ckpt.load_checkpoint(out) if out.exists() else None
-    if found is not None:
-        saved, where = found
-        _check_compatible(saved["identity"], identity, where)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        if ema is not None:
-            ema.load_state_dict(saved["ema"])
-        state = saved["state"]
-        if rank == 0:  # always said, --quiet or not
-            print(f"resuming {out} at epoch {state['epoch']}, step {state['step']} ({where.name})", file=sys.stderr)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        _write_json(out / "recipe.json", {**as_dict(recipe), "seed": seed, "data": data.name, "data_fingerprint": data.fingerprint,
-                                          "protocol": data.protocol, "num_classes": K,
-                                          "path": path, "world_size": world, "ema_update_decay": ema_decay,
-                                          "batch_norm_momentum": next((m.momentum for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)), None)})
-        _write_json(out / "env.json", environment(device, recipe.deterministic))
-        if progress:
-            print(f"{recipe.name}: {path} path on {device}, world {world}, " + (f"EMA decay per update {ema_decay:.6f}" if ema else "no EMA"),
-                  file=sys.stderr)
+    if found is None:
+        return state
+    saved, where = found
+    _check_compatible(saved["identity"], identity, where)
+    trainee.model.load_state_dict(saved["model"])
+    trainee.optimizer.load_state_dict(saved["optimizer"])
+    if trainee.ema is not None:
+        trainee.ema.load_state_dict(saved["ema"])
+    state = saved["state"]
+    if rank == 0:  # always said, --quiet or not
+        print(f"resuming {out} at epoch {state['epoch']}, step {state['step']} ({where.name})", file=sys.stderr)
+    return state
 
-    # augmentation
+
+def _write_run_files(out: Path, recipe: Recipe, data: Data, seed: int, path: str, place: _Place, trainee: _Trainee, progress: bool) -> None:
+    """``recipe.json`` (the resolved recipe and what the run derived from it) and ``env.json`` (the software and hardware)."""
+    ema = trainee.ema
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "recipe.json", {**as_dict(recipe), "seed": seed, "data": data.name, "data_fingerprint": data.fingerprint,
+                                      "protocol": data.protocol, "num_classes": len(data.classes),
+                                      "path": path, "world_size": place.world, "ema_update_decay": recipe.ema_update_decay(place.world),
+                                      "batch_norm_momentum": next((m.momentum for m in trainee.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)), None)})
+    _write_json(out / "env.json", environment(place.device, recipe.deterministic))
+    if progress:
+        print(f"{recipe.name}: {path} path on {place.device}, world {place.world}, " + (f"EMA decay per update {ema.decay:.6f}" if ema else "no EMA"),
+              file=sys.stderr)
+
+
+def _augmentation(recipe: Recipe, path: str, splits: _Splits, seed: int):
+    """The train transform (``augment``) and, on the reference path, the DataLoader that runs it per image (else None)."""
     if recipe.policy == "none":
         augment = _NoAugment(recipe.image_size)
     elif path == "fast":
         augment = BatchAugment(recipe.policy, recipe.image_size, erasing_p=recipe.erasing_p, jitter=recipe.jitter, lighting=recipe.lighting)
     else:
         augment = TrainTransform(recipe.policy, recipe.image_size, erasing_p=recipe.erasing_p, jitter=recipe.jitter, lighting=recipe.lighting)
-    loader = _EpochLoader(_ReferenceDataset(train_x, train_sizes, train_y, augment, seed), workers=recipe.workers) if path == "reference" else None
+    if path != "reference":
+        return augment, None
+    return augment, _EpochLoader(_ReferenceDataset(splits.train_x, splits.train_sizes, splits.train_y, augment, seed), workers=recipe.workers)
 
+
+@contextlib.contextmanager
+def _stop_requests(sync_armed: bool):
+    """``{"signum": None}``, set by SIGINT / SIGTERM while the block runs (the loop stops at the next step); the previous
+    handlers come back after it, and CUDA's sync debug mode is disarmed whatever happens."""
     stop = {"signum": None}
     previous = {s: signal.signal(s, lambda signum, frame: stop.update(signum=signum)) for s in EXIT_SIGNAL} if _main_thread() else {}
-    epochs_done_here = 0
     try:
-        while state["epoch"] < recipe.epochs:
-            epoch = state["epoch"]
-            set_lr(optimizer, lrs[epoch])
-            t0 = time.perf_counter()
-            acc = _EpochAccumulator(device, state.get("acc"))
-            perm, slices = _epoch_order(len(train_y), epoch, seed, recipe.batch_size, world, rank)
-            batches = loader.batches(epoch, perm, slices, state["step"]) if loader is not None else None
-            perm = perm.to(device)  # one copy per epoch; batches are slices of it
-            watch = sync_debug and device.type == "cuda"
-            if watch:
-                torch.cuda.synchronize(device)
-                torch.cuda.set_sync_debug_mode("error")
-            for i in range(state["step"], len(slices)):
-                if loader is not None:
-                    x, y = next(batches)
-                    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                else:
-                    idx = perm[slices[i][0] : slices[i][1]]
-                    g = torch.Generator(device=device).manual_seed(subseed(seed, epoch, i, rank))
-                    x, y = augment(train_x[idx], g, train_sizes[idx]), train_y[idx]
-                target = y
-                if recipe.mixup_alpha > 0 or recipe.cutmix_alpha > 0:
-                    x, target = mix_batch(x, y, K, mixup_alpha=recipe.mixup_alpha, cutmix_alpha=recipe.cutmix_alpha,
-                                          generator=torch.Generator().manual_seed(subseed(seed, epoch, i, 1)))
-                x = x.contiguous(memory_format=memory_format)
-                try:
-                    loss, logits = train_step(step_model, optimizer, criterion, x, target, amp_device=device.type, amp=amp)
-                except torch.OutOfMemoryError as e:
-                    last = ckpt.list_checkpoints(out)
-                    raise OutOfMemory(f"out of memory at epoch {epoch}, step {i} (batch_size {recipe.batch_size}, image_size "
-                                      f"{recipe.image_size} on {device}); lower them with --set, or free the device. Last "
-                                      f"checkpoint, intact: {last[-1] if last else 'none yet'}") from e
-                if ema is not None and should_update(i, recipe.ema_steps):
-                    ema.update(model)
-                    if resets_after_update(epoch, recipe.warmup_epochs):
-                        ema.reset_counter()
-                acc.add(loss, logits, y, i)
-                if stop["signum"] is not None:
-                    if watch:
-                        torch.cuda.set_sync_debug_mode("default")
-                    state.update(step=i + 1, acc=acc.state())
-                    acc.check_finite(epoch, seed, out)
-                    where = _save(out, rank, model, optimizer, ema, state, identity, epoch, i + 1)
-                    raise Interrupted(stop["signum"], where)
-            if watch:
-                torch.cuda.set_sync_debug_mode("default")
-            acc.check_finite(epoch, seed, out)
-            train_metrics = acc.result(world)
-            seconds = time.perf_counter() - t0
-            row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "ema_decay": ema.decay if ema else None, "policy": recipe.policy, "seed": seed,
-                   "train_loss": train_metrics["loss"], "train_acc": train_metrics["acc"],
-                   "img_per_s": train_metrics["n"] * world / max(seconds, 1e-9), "epoch_s": seconds}
-            ev = dict(size=recipe.image_size, batch=recipe.eval_batch_size, device=device, amp=amp, memory_format=memory_format)
-            test = evaluate(model, criterion, data.test_images, data.test_labels, **ev)
-            row.update(test_loss=test["loss"], test_acc=test["acc"])
-            if ema is not None:
-                ema_test = evaluate(ema.module, criterion, data.test_images, data.test_labels, **ev)
-                row.update(ema_test_loss=ema_test["loss"], ema_test_acc=ema_test["acc"])
-            if len(val_y):
-                row["val_acc"] = evaluate(model, criterion, val_x, val_y, boxes=val_boxes, **ev)["acc"]
-                if ema is not None:
-                    row["ema_val_acc"] = evaluate(ema.module, criterion, val_x, val_y, boxes=val_boxes, **ev)["acc"]
-            selected = row[("ema_" if ema else "") + ("val_acc" if len(val_y) else "test_acc")]
-            if improved(selected, state["best"]):
-                state.update(best=selected, best_epoch=epoch, since_best=0)
-            else:
-                state["since_best"] += 1
-            row["wall_time"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-            row["recipe"] = as_dict(recipe)
-            state["history"].append(row)
-            state.update(epoch=epoch + 1, step=0, acc=None)
-            if recipe.patience and state["since_best"] >= recipe.patience:
-                state["epoch"] = recipe.epochs  # early stop: nothing left to run
-                row["early_stop"] = True
-            _save(out, rank, model, optimizer, ema, state, identity, state["epoch"], 0)
-            if progress and rank == 0:
-                _print_epoch(row, recipe.epochs, state["history"])
-            epochs_done_here += 1
-            if stop_after_epochs is not None and epochs_done_here >= stop_after_epochs and state["epoch"] < recipe.epochs:
-                return {"interrupted": True, "epoch": state["epoch"]}
-            if stop["signum"] is not None:
-                raise Interrupted(stop["signum"], ckpt.list_checkpoints(out)[-1])
+        yield stop
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        if sync_debug and device.type == "cuda":
+        if sync_armed:
             torch.cuda.set_sync_debug_mode("default")
-    summary = _summary(recipe, state, seed, data, path, world, ema is not None)
-    if rank == 0:  # final weights, then the summary (what marks a run finished), then the training state goes
-        final = {"model": model.state_dict(), "ema": ema.state_dict() if ema else None, "identity": identity, "classes": list(data.classes)}
+
+
+def _train_epoch(recipe: Recipe, trainee: _Trainee, splits: _Splits, augment, loader, *, epoch: int, state: dict, seed: int, place: _Place,
+                 out: Path, stop: dict, sync_debug: bool, num_classes: int):
+    """Epoch ``epoch``'s steps from ``state["step"]`` on: batch -> forward -> loss -> backward -> NAG step -> EMA update.
+    Returns the epoch's accumulator and, when a signal arrived, the step to resume at (else None)."""
+    acc = _EpochAccumulator(place.device, state.get("acc"))
+    perm, slices = _epoch_order(len(splits.train_y), epoch, seed, recipe.batch_size, place.world, place.rank)
+    batches = loader.batches(epoch, perm, slices, state["step"]) if loader is not None else None
+    perm = perm.to(place.device)  # one copy per epoch; batches are slices of it
+    watch = sync_debug and place.device.type == "cuda"
+    if watch:
+        torch.cuda.synchronize(place.device)
+        torch.cuda.set_sync_debug_mode("error")
+    try:
+        for i in range(state["step"], len(slices)):
+            if loader is not None:
+                x, y = next(batches)
+                x, y = x.to(place.device, non_blocking=True), y.to(place.device, non_blocking=True)
+            else:
+                idx = perm[slices[i][0] : slices[i][1]]
+                g = torch.Generator(device=place.device).manual_seed(subseed(seed, epoch, i, place.rank))
+                x, y = augment(splits.train_x[idx], g, splits.train_sizes[idx]), splits.train_y[idx]
+            target = y
+            if recipe.mixup_alpha > 0 or recipe.cutmix_alpha > 0:
+                x, target = mix_batch(x, y, num_classes, mixup_alpha=recipe.mixup_alpha, cutmix_alpha=recipe.cutmix_alpha,
+                                      generator=torch.Generator().manual_seed(subseed(seed, epoch, i, 1)))
+            x = x.contiguous(memory_format=place.memory_format)
+            try:
+                loss, logits = train_step(trainee.step_model, trainee.optimizer, trainee.criterion, x, target, amp_device=place.device.type, amp=place.amp)
+            except torch.OutOfMemoryError as e:
+                last = ckpt.list_checkpoints(out)
+                raise OutOfMemory(f"out of memory at epoch {epoch}, step {i} (batch_size {recipe.batch_size}, image_size "
+                                  f"{recipe.image_size} on {place.device}); lower them with --set, or free the device. Last "
+                                  f"checkpoint, intact: {last[-1] if last else 'none yet'}") from e
+            if trainee.ema is not None and should_update(i, recipe.ema_steps):
+                trainee.ema.update(trainee.model)
+                if resets_after_update(epoch, recipe.warmup_epochs):
+                    trainee.ema.reset_counter()
+            acc.add(loss, logits, y, i)
+            if stop["signum"] is not None:
+                return acc, i + 1
+    finally:
+        if watch:
+            torch.cuda.set_sync_debug_mode("default")
+    return acc, None
+
+
+def _epoch_row(recipe: Recipe, trainee: _Trainee, epoch: int, seed: int, train_metrics: dict, seconds: float, world: int) -> dict:
+    """The epoch's log line so far: LR, EMA decay, training loss and accuracy, throughput."""
+    return {"epoch": epoch, "lr": trainee.optimizer.param_groups[0]["lr"], "ema_decay": trainee.ema.decay if trainee.ema else None,
+            "policy": recipe.policy, "seed": seed, "train_loss": train_metrics["loss"], "train_acc": train_metrics["acc"],
+            "img_per_s": train_metrics["n"] * world / max(seconds, 1e-9), "epoch_s": seconds}
+
+
+def _evaluate_epoch(recipe: Recipe, trainee: _Trainee, splits: _Splits, place: _Place) -> dict:
+    """Test loss and top-1 of the raw model and the EMA, and their validation top-1 when there is a validation split."""
+    model, ema, criterion = trainee.model, trainee.ema, trainee.criterion
+    ev = dict(size=recipe.image_size, batch=recipe.eval_batch_size, device=place.device, amp=place.amp, memory_format=place.memory_format)
+    test = evaluate(model, criterion, splits.test_x, splits.test_y, **ev)
+    row = {"test_loss": test["loss"], "test_acc": test["acc"]}
+    if ema is not None:
+        ema_test = evaluate(ema.module, criterion, splits.test_x, splits.test_y, **ev)
+        row.update(ema_test_loss=ema_test["loss"], ema_test_acc=ema_test["acc"])
+    if len(splits.val_y):
+        row["val_acc"] = evaluate(model, criterion, splits.val_x, splits.val_y, boxes=splits.val_boxes, **ev)["acc"]
+        if ema is not None:
+            row["ema_val_acc"] = evaluate(ema.module, criterion, splits.val_x, splits.val_y, boxes=splits.val_boxes, **ev)["acc"]
+    return row
+
+
+def _select(row: dict, state: dict, recipe: Recipe, *, has_ema: bool, has_val: bool) -> None:
+    """Early stopping's bookkeeping: the best selection accuracy (the EMA's when there is one, on the validation split
+    when there is one, :func:`improved`), the epoch done, and the end of the run when patience runs out."""
+    selected = row[("ema_" if has_ema else "") + ("val_acc" if has_val else "test_acc")]
+    if improved(selected, state["best"]):
+        state.update(best=selected, best_epoch=row["epoch"], since_best=0)
+    else:
+        state["since_best"] += 1
+    row["wall_time"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    row["recipe"] = as_dict(recipe)
+    state["history"].append(row)
+    state.update(epoch=row["epoch"] + 1, step=0, acc=None)
+    if recipe.patience and state["since_best"] >= recipe.patience:
+        state["epoch"] = recipe.epochs  # early stop: nothing left to run
+        row["early_stop"] = True
+
+
+def _finish(out: Path, recipe: Recipe, state: dict, seed: int, data: Data, path: str, place: _Place, trainee: _Trainee, identity: dict,
+            keep_checkpoints: bool) -> dict:
+    """The end of a run: final weights, then the summary (what marks a run finished), then the training state goes."""
+    ema = trainee.ema
+    summary = _summary(recipe, state, seed, data, path, place.world, ema is not None)
+    if place.rank == 0:
+        final = {"model": trainee.model.state_dict(), "ema": ema.state_dict() if ema else None, "identity": identity, "classes": list(data.classes)}
         atomic_write(out / FINAL, lambda f: torch.save(final, f))
         _write_json(out / "summary.json", summary)
         if not keep_checkpoints:
@@ -491,10 +601,11 @@ class _EpochAccumulator:
         return {"loss": loss / max(n, 1), "acc": 100.0 * correct / max(n, 1), "n": n / world}
 
 
-def _save(out, rank, model, optimizer, ema, state, identity, epoch, step) -> Path:
+def _save(out, rank, trainee: _Trainee, state, identity, epoch, step) -> Path:
     if rank != 0:
         return out / ckpt.checkpoint_name(epoch, step)
-    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "ema": ema.state_dict() if ema else None,
+    payload = {"model": trainee.model.state_dict(), "optimizer": trainee.optimizer.state_dict(),
+               "ema": trainee.ema.state_dict() if trainee.ema else None,
                "state": state, "identity": identity, "rng": {"torch": torch.get_rng_state()}}
     where = ckpt.save_checkpoint(out, payload, epoch=epoch, step=step)
     lines = "".join(json.dumps(r) + "\n" for r in state["history"])

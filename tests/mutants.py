@@ -43,8 +43,8 @@ T, TWIN, TF, TA, RE = "tests/test_train.py", "tests/test_twin_loop.py", "tests/t
 M = Mutant
 MUTANTS = [
     # --- the trainer --------------------------------------------------------------------------
-    M("train: LR one epoch ahead", "fgvc_ref/train.py", "set_lr(optimizer, lrs[epoch])", "set_lr(optimizer, lrs[min(epoch + 1, recipe.epochs - 1)])", (TWIN,)),
-    M("train: EMA built with the unadjusted decay", "fgvc_ref/train.py", "ema_decay = recipe.ema_update_decay(world)", "ema_decay = recipe.ema_decay", (TWIN,)),
+    M("train: LR one epoch ahead", "fgvc_ref/train.py", "set_lr(trainee.optimizer, lrs[epoch])", "set_lr(trainee.optimizer, lrs[min(epoch + 1, recipe.epochs - 1)])", (TWIN,)),
+    M("train: EMA built with the unadjusted decay", "fgvc_ref/train.py", "ema_decay = recipe.ema_update_decay(place.world)", "ema_decay = recipe.ema_decay", (TWIN,)),
     M("train: EMA step counter not reset per epoch", "fgvc_ref/train.py", "should_update(i, recipe.ema_steps)", "should_update(epoch * len(slices) + i, recipe.ema_steps)", (TWIN,)),
     M("train: no EMA reset during warmup", "fgvc_ref/train.py", "resets_after_update(epoch, recipe.warmup_epochs)", "resets_after_update(epoch, 0)", (TWIN,)),
     M("train: smoothing convention ignored", "fgvc_ref/train.py", "LabelSmoothingCrossEntropy(recipe.label_smoothing, convention=recipe.smoothing_convention)", "LabelSmoothingCrossEntropy(recipe.label_smoothing)", (TWIN,)),
@@ -56,15 +56,15 @@ MUTANTS = [
     M("train: last partial batch dropped", "fgvc_ref/train.py", "for start in range(0, total, batch * world):", "for start in range(0, total - batch * world + 1, batch * world):", (TWIN,)),
     M("train: same shuffle every epoch", "fgvc_ref/train.py", "manual_seed(subseed(seed, epoch)))", "manual_seed(subseed(seed, 0)))", (TWIN,)),
     M("train: reference path draws ignore the epoch", "fgvc_ref/train.py", "manual_seed(subseed(self.seed, epoch, index))", "manual_seed(subseed(self.seed, index))", (TWIN,)),
-    M("train: fast path draws ignore the batch", "fgvc_ref/train.py", "manual_seed(subseed(seed, epoch, i, rank))", "manual_seed(subseed(seed, epoch, rank))", (TWIN,)),
+    M("train: fast path draws ignore the batch", "fgvc_ref/train.py", "manual_seed(subseed(seed, epoch, i, place.rank))", "manual_seed(subseed(seed, epoch, place.rank))", (TWIN,)),
     M("train: MixUp/CutMix draws ignore the batch", "fgvc_ref/train.py", "manual_seed(subseed(seed, epoch, i, 1))", "manual_seed(subseed(seed, epoch, 0, 1))", (TWIN,)),
     M("train: EMA evaluated with the raw weights", "fgvc_ref/train.py", "ema_test = evaluate(ema.module,", "ema_test = evaluate(model,", (TWIN,)),
     M("train: evaluation in training mode", "fgvc_ref/train.py", "    model.eval()\n    out = []", "    out = []", (TWIN,)),
     M("train: evaluation leaves the model in eval mode", "fgvc_ref/train.py", "    model.train(training)\n", "\n", (TWIN,)),
     M("train: early stopping one epoch late", "fgvc_ref/train.py", 'state["since_best"] >= recipe.patience', 'state["since_best"] > recipe.patience', (T, TWIN)),
-    M("train: early stopping selects on the raw model", "fgvc_ref/train.py", 'selected = row[("ema_" if ema else "") +', 'selected = row["" +', (T,)),
+    M("train: early stopping selects on the raw model", "fgvc_ref/train.py", 'selected = row[("ema_" if has_ema else "") +', 'selected = row["" +', (T,)),
     M("train: epoch loss not weighted by batch size", "fgvc_ref/train.py", "self.loss += loss.double() * len(y)", "self.loss += loss.double()", (TWIN,)),
-    M("train: fast path ignores image sizes", "fgvc_ref/train.py", "augment(train_x[idx], g, train_sizes[idx])", "augment(train_x[idx], g)", (TWIN,)),
+    M("train: fast path ignores image sizes", "fgvc_ref/train.py", "augment(splits.train_x[idx], g, splits.train_sizes[idx])", "augment(splits.train_x[idx], g)", (TWIN,)),
     M("train: reference path ignores image sizes", "fgvc_ref/train.py", "h, w = self.sizes[index].tolist()", "h, w = self.images.shape[-2:]", (TWIN,)),
     M("train: MixUp/CutMix never applied", "fgvc_ref/train.py", "if recipe.mixup_alpha > 0 or recipe.cutmix_alpha > 0:", "if recipe.mixup_alpha > 0 and recipe.cutmix_alpha > 0 and False:", (TWIN,)),
     M("train: no-augment path skips normalisation", "fgvc_ref/train.py", "return normalize(resized_crop_batch(x, whole_boxes(sizes).to(x.device), self.size).to(torch.float32).div_(255))", "return resized_crop_batch(x, whole_boxes(sizes).to(x.device), self.size).to(torch.float32).div_(255)", (TWIN,)),
@@ -194,7 +194,9 @@ MUTANTS = [
     M("images: junk folders listed as classes", "fgvc_ref/data/images.py", '"__MACOSX": "__MACOSX/ (macOS zip metadata)",', '', ("tests/test_images.py", "tests/test_datasets.py")),
     M("images: listing unsorted", "fgvc_ref/data/images.py", "entries = sorted(folder.iterdir(), key=lambda p: p.name)", "entries = list(folder.iterdir())[::-1]", ("tests/test_images.py", "tests/test_export.py")),
     M("layouts: candidate by any present file", "fgvc_ref/data/layouts.py", "    complete = [layout for layout, missing in candidates if not missing]", "    complete = [layout for layout, missing in candidates]", ("tests/test_layouts.py",)),
-    M("layouts: junk makes a folder present", "fgvc_ref/data/layouts.py", "return path.is_dir() and any(junk_kind(p.name) is None for p in path.iterdir())", "return path.is_dir() and any(True for p in path.iterdir())", ("tests/test_layouts.py",)),
+    M("layouts: junk makes a folder present", "fgvc_ref/data/layouts.py", 'return path.is_dir() and bool(find(path, "*"))', "return path.is_dir() and any(path.iterdir())", ("tests/test_layouts.py",)),
+    M("images: find keeps paths through junk", "fgvc_ref/data/images.py", "if all(junk_kind(part) is None for part in p.relative_to(root).parts))", "if True)",
+      ("tests/test_layouts.py", "tests/test_hub.py")),
     M("layouts: --layout not checked for completeness", "fgvc_ref/data/layouts.py", "        if missing:\n            raise DatasetError(f\"{root}: the {force} layout", "        if False:\n            raise DatasetError(f\"{root}: the {force} layout", ("tests/test_layouts.py",)),
     M("stanford_cars: car_ims preferred over devkit", "fgvc_ref/data/stanford_cars.py", 'Layout("car_ims", ("cars_annos.mat", "car_ims/*.jpg"), "the car_ims.tgz download"),', 'Layout("car_ims", ("cars_annos.mat",), "the car_ims.tgz download"),', ("tests/test_layouts.py",)),
     M("stanford_cars: other class orders kept", "fgvc_ref/data/stanford_cars.py", "    to = [index[folder_name(c)] for c in classes]", "    to = list(range(len(classes)))", ("tests/test_hub.py",)),
@@ -207,8 +209,9 @@ MUTANTS = [
     M("hub: rows streamed out of order", "fgvc_ref/data/hub.py", "                    if row in rows:\n                        yield _bytes_of(value, records[rows[row]], names[rows[row]])", "                    if row in rows:\n                        yield _bytes_of(value, records[k], names[k])", ("tests/test_hub.py", "tests/test_stanford_cars.py")),
     M("cache: a failed split leaves the folder", "fgvc_ref/data/cache.py", "        if made and out.is_dir() and not any(out.iterdir()):\n            out.rmdir()", "        pass", ("tests/test_datasets.py",)),
     M("cache: folder made before decoding", "fgvc_ref/data/cache.py", "    out = Path(out)\n    names = [source_name(r, split, k)", "    out = Path(out)\n    out.mkdir(parents=True, exist_ok=True)\n    names = [source_name(r, split, k)", ("tests/test_datasets.py",)),
-    M("cli: threads ignore the free cores", "fgvc_ref/cli.py", "        n = min(torch.get_num_threads(), free_cores())", "        n = torch.get_num_threads()", ("tests/test_cli.py",)),
-    M("cli: free cores from busy time", "fgvc_ref/cli.py", "free = sum((after[c][0] - before[c][0]) / max(1, after[c][1] - before[c][1])", "free = sum(1 - (after[c][0] - before[c][0]) / max(1, after[c][1] - before[c][1])", ("tests/test_cli.py",)),
+    M("threads: torch threads ignore the free cores", "fgvc_ref/threads.py", "n = chosen_threads(n)[0] or min(torch.get_num_threads(), free_cores())", "n = chosen_threads(n)[0] or torch.get_num_threads()", ("tests/test_threads.py",)),
+    M("threads: ONNX Runtime threads in the inter-op pool", "fgvc_ref/threads.py", "options.intra_op_num_threads, options.inter_op_num_threads = threads, 1", "options.inter_op_num_threads, options.intra_op_num_threads = threads, 1", ("tests/test_threads.py",)),
+    M("threads: free cores from busy time", "fgvc_ref/threads.py", "free = sum((after[c][0] - before[c][0]) / max(1, after[c][1] - before[c][1])", "free = sum(1 - (after[c][0] - before[c][0]) / max(1, after[c][1] - before[c][1])", ("tests/test_threads.py",)),
     M("fashion_mnist: FGVC_FASHION_MNIST ignored", "fgvc_ref/data/fashion_mnist.py", "return Path(os.environ.get(ROOT_VARIABLE) or DEFAULT_ROOT)", "return DEFAULT_ROOT", ("tests/test_fashion_mnist.py",)),
     # --- using a trained model, the gallery, statistics, model details, validation (held-out classes) --
     M("export: loaded model left in training mode", "fgvc_ref/export.py", "    return model.eval(), meta", "    return model, meta", (EX,)),
@@ -231,7 +234,7 @@ MUTANTS = [
     M("train: validation images stay in training", "fgvc_ref/train.py", "train_x, train_y, train_sizes = data.train_images[train_idx], data.train_labels[train_idx], sizes[train_idx]", "train_x, train_y, train_sizes = data.train_images, data.train_labels, sizes", (T,)),
     M("train: EMA validated with the raw weights", "fgvc_ref/train.py", 'row["ema_val_acc"] = evaluate(ema.module,', 'row["ema_val_acc"] = evaluate(model,', (T,)),
     M("train: a tie counts as an improvement", "fgvc_ref/train.py", "    return accuracy > best", "    return accuracy >= best", (T,)),
-    M("train: sync check never armed", "fgvc_ref/train.py", '                torch.cuda.set_sync_debug_mode("error")', "                pass", (T,)),
+    M("train: sync check never armed", "fgvc_ref/train.py", '        torch.cuda.set_sync_debug_mode("error")', "        pass", (T,)),
     M("reproduce.sh: one seed too many", "reproduce.sh", "for ((seed = 0; seed < seeds; seed++)); do jobs_list", "for ((seed = 0; seed <= seeds; seed++)); do jobs_list", (R + "::test_seeds_n_runs_exactly_seeds_0_to_n_minus_1",)),
     M("reproduce.sh: embedded default with 3 seeds", "reproduce.sh", 'epochs="${epochs:-10}" seeds="${seeds:-2}"', 'epochs="${epochs:-10}" seeds="${seeds:-3}"', (R + "::test_the_default_seeds_and_epochs_are_the_documented_ones",)),
     # --- the edge: ONNX export, int8, latency, and the GPU script ------------------------------------
@@ -285,11 +288,17 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=int, default=900, help="seconds per mutant (default: %(default)s)")
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--check", action="store_true", help="list the stale mutants (text not found once in this checkout) and exit")
     args = parser.parse_args(argv)
     chosen = [m for m in MUTANTS if any(part in m.name for part in args.only.split("|"))]
     if args.list:
         print("\n".join(f"{m.name}  [{m.file}] -> {' '.join(m.tests)}" for m in chosen))
         return 0
+    if args.check:
+        stale = [f"{m.name}: {m.file} holds its text {(ROOT / m.file).read_text().count(m.old)} times" for m in chosen
+                 if (ROOT / m.file).read_text().count(m.old) != 1]
+        print("\n".join(stale) or f"{len(chosen)} mutants, none stale")
+        return 1 if stale else 0
     # the copy must import its own fgvc_ref, not the installed one
     with tempfile.TemporaryDirectory() as tmp:
         copy_checkout(Path(tmp))

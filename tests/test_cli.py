@@ -3,8 +3,6 @@
 import dataclasses
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from fgvc_ref.cli import build_parser, main
 from fgvc_ref.recipe import Recipe
@@ -44,39 +42,3 @@ def test_check_resolves_every_stage_and_reports_every_error_at_once(capsys):
     assert main(["check", "--stages", "base,cosinee,ema", "--set", "ema_steps=0"]) == 2
     err = capsys.readouterr().err
     assert "stage 'cosinee': unknown stage" in err and "stage 'ema': Recipe.ema_steps has an invalid value 0: it must be an integer >= 1" in err
-
-
-@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 10**6)), min_size=1, max_size=8), st.data())
-def test_free_cores_is_the_summed_idle_share_rounded_and_at_least_one(cpus, data):
-    """free_between, literally: sum over CPUs of idle delta / total delta, rounded, clamped to [1, CPUs]."""
-    from fgvc_ref.cli import free_between
-
-    before = {c: (0, 0) for c in range(len(cpus))}
-    after = {c: (min(idle, total), total) for c, (idle, total) in enumerate(cpus)}
-    expected = sum(i / t for i, t in after.values())
-    got = free_between(before, after)
-    assert 1 <= got <= len(cpus) and (got == max(1, round(expected)))
-
-
-def test_train_threads_default_to_the_free_cores_and_follow_threads_or_omp_num_threads(monkeypatch):
-    import torch
-
-    from fgvc_ref import cli
-
-    default = torch.get_num_threads()
-    try:
-        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-        monkeypatch.setattr(cli, "free_cores", lambda window=0.25: 1)
-        torch.set_num_threads(2)
-        assert cli.torch_threads(None) == 1  # one core free: one compute thread, not torch's 2
-        monkeypatch.setattr(cli, "free_cores", lambda window=0.25: 64)
-        torch.set_num_threads(2)
-        assert cli.torch_threads(None) == 2  # never more than torch's own choice
-        assert cli.torch_threads(1) == 1
-        monkeypatch.setenv("OMP_NUM_THREADS", "2")
-        monkeypatch.setattr(cli, "free_cores", lambda window=0.25: 1)
-        torch.set_num_threads(2)
-        assert cli.torch_threads(None) == 2  # the caller's OMP_NUM_THREADS wins
-        assert 1 <= cli.free_cores(0.05) <= (len(__import__("os").sched_getaffinity(0)))
-    finally:
-        torch.set_num_threads(default)
