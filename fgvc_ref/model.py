@@ -2,7 +2,8 @@
 
 Weights: ``"IMAGENET1K_V1"`` (ResNet-50: 76.13% ImageNet top-1) or ``"IMAGENET1K_V2"`` (80.86%) are
 torchvision's and download on first use on a user's machine; the blog does not say which it used
-(docs/data.md), so V1 is the default and the choice is recorded with every run. ``"none"`` starts from
+(docs/data.md), so V1 is the default and the choice is recorded with every run; where they cannot be
+downloaded, :class:`WeightsUnavailable` says which file torch looks for, where, and how to give it. ``"none"`` starts from
 scratch (proxies); any other value is a path to a state dict saved with ``torch.save``, loaded with
 ``weights_only=True``. The new head is the model's last ``nn.Linear`` replaced by one with K outputs,
 initialised by PyTorch's default. ``"efficientnet_lite0"`` (:mod:`fgvc_ref.efficientnet_lite`) is the
@@ -35,6 +36,25 @@ def tiny_cnn(num_classes: int = 10, *, batch_norm: bool = False) -> nn.Module:
 TINY = {"tiny_cnn": lambda k: tiny_cnn(k), "tiny_bn_cnn": lambda k: tiny_cnn(k, batch_norm=True)}
 
 
+class WeightsUnavailable(ValueError):
+    """torchvision's ImageNet weights are neither in torch's cache nor downloadable here (an offline machine)."""
+
+
+def offline_message(name: str, weights: str, error: Exception) -> str:
+    """What to do when ``name``'s torchvision ``weights`` cannot be had: the file, where torch looks for it, how to get
+    it there, and the local-file way (README.md, "Offline and air-gapped machines")."""
+    import torch
+    import torchvision
+
+    url = torchvision.models.get_model_weights(name)[weights].url
+    where = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    return (f"{name}'s {weights} ImageNet weights are not on this machine and could not be downloaded ({error}). torch looks for "
+            f"them in {where} (downloaded from {url}). On a machine with network, python -c \"import torchvision; "
+            f"torchvision.models.get_model('{name}', weights='{weights}')\" puts the file in its own cache: copy {where.name} "
+            f"to {where.parent}/ here (TORCH_HOME moves that folder), or give the file itself: --set weights=/path/to/{where.name} "
+            "(any state dict of this architecture). README.md, \"Offline and air-gapped machines\"")
+
+
 def build_model(name: str, num_classes: int, weights: str = "none") -> nn.Module:
     """The named model with its classifier replaced for ``num_classes`` (see the module docstring)."""
     if weights == "imagenet" and name != "efficientnet_lite0":
@@ -55,7 +75,10 @@ def build_model(name: str, num_classes: int, weights: str = "none") -> nn.Module
         except ValueError:
             raise ValueError(f"unknown model {name!r}; use a torchvision classification model, e.g. "
                              f"{sorted(torchvision.models.list_models(torchvision.models))[:8]} ..., efficientnet_lite0, or one of {sorted(TINY)}") from None
-        model = builder(weights=weights if weights in PRETRAINED else None)
+        try:
+            model = builder(weights=weights if weights in PRETRAINED else None)
+        except OSError as e:  # urllib's URLError and the like: the weights are not cached here and cannot be fetched
+            raise WeightsUnavailable(offline_message(name, weights, e)) from e
     if weights not in (*PRETRAINED, "imagenet", "none"):
         path = Path(weights)
         if not path.is_file():

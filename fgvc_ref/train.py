@@ -28,6 +28,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import signal
 import sys
 import time
@@ -211,7 +212,8 @@ def environment(device: torch.device, deterministic: bool) -> dict:
 
 
 def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str | None = None, progress: bool = True,
-          stop_after_epochs: int | None = None, keep_checkpoints: bool = False, sync_debug: bool = False) -> dict:
+          stop_after_epochs: int | None = None, keep_checkpoints: bool = False, sync_debug: bool = False,
+          threads: int | str | None = None) -> dict:
     """Run (or resume) one training run in ``out``; returns the summary written to ``out/summary.json``.
 
     A finished run keeps ``final.pt`` (the raw and EMA weights as plain state dicts, and the run's
@@ -220,12 +222,26 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
     returns its summary. ``stop_after_epochs``: leave after that many more epochs as if interrupted
     (tests, time slicing). ``sync_debug`` (CUDA): run each epoch's steps under ``torch.cuda.set_sync_debug_mode("error")``,
     so that any host-device synchronisation inside an epoch raises (the fast path promises none; tests check it).
+
+    ``threads``, torch's compute threads: an integer; ``"free"``, the cores other work leaves free at the start
+    (:func:`fgvc_ref.threads.free_cores`; the CLI's default); or None, torch's current setting. Float sums split
+    over another thread count round differently, so a run records its count and a resume computes with it, whatever
+    the machine's load; an explicit integer that differs wins, with a line saying the resume is no longer bit-exact.
+
+    A run that fails before its first checkpoint (bad weights, no network for them, an error in its first epoch)
+    leaves no folder behind when it made the folder itself.
     """
     out = Path(out)
-    lock = lock_run(out) if int(os.environ.get("RANK", 0)) == 0 else None  # one trainer per run folder
+    rank0 = int(os.environ.get("RANK", 0)) == 0
+    made = not out.exists()
+    lock = lock_run(out) if rank0 else None  # one trainer per run folder
     try:
         return _train(recipe, data, out, seed=seed, device=device, progress=progress, stop_after_epochs=stop_after_epochs,
-                      keep_checkpoints=keep_checkpoints, sync_debug=sync_debug)
+                      keep_checkpoints=keep_checkpoints, sync_debug=sync_debug, threads=threads)
+    except BaseException:
+        if rank0 and made and not ckpt.list_checkpoints(out) and not (out / FINAL).exists():
+            shutil.rmtree(out, ignore_errors=True)  # only what this call wrote: recipe.json, env.json, .lock
+        raise
     finally:
         if lock is not None:
             lock.close()
@@ -265,7 +281,7 @@ class _Splits(NamedTuple):
 
 
 def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | None, progress: bool, stop_after_epochs: int | None,
-           keep_checkpoints: bool, sync_debug: bool = False) -> dict:
+           keep_checkpoints: bool, sync_debug: bool, threads: int | str | None) -> dict:
     place = _place(recipe, device)
     # "auto": the fast path, measured faster than the reference path on the CPU too (RESULTS.md, bench --only train)
     path = recipe.path if recipe.path != "auto" else ("reference" if recipe.policy == "autoaugment" else "fast")
@@ -275,6 +291,7 @@ def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | No
     if (out / FINAL).exists():
         return _finished_already(out, identity, rank=place.rank, keep_checkpoints=keep_checkpoints, progress=progress)
     state = _resume(out, identity, trainee, place.rank)
+    state["threads"] = _set_threads(threads, state.get("threads"), say=progress and place.rank == 0)
     if place.rank == 0:
         _write_run_files(out, recipe, data, seed, path, place, trainee, progress)
     augment, loader = _augmentation(recipe, path, splits, seed)
@@ -297,6 +314,8 @@ def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | No
             _save(out, place.rank, trainee, state, identity, state["epoch"], 0)
             if progress and place.rank == 0:
                 _print_epoch(row, recipe.epochs, state["history"])
+            if row.get("early_stop") and place.rank == 0:  # always said, --quiet or not
+                print(_early_stop_note(row, state, recipe, trainee.ema is not None, len(splits.val_y) > 0), file=sys.stderr)
             epochs_done_here += 1
             if stop_after_epochs is not None and epochs_done_here >= stop_after_epochs and state["epoch"] < recipe.epochs:
                 return {"interrupted": True, "epoch": state["epoch"]}
@@ -337,6 +356,10 @@ def _split(data: Data, recipe: Recipe, seed: int, device: torch.device | None) -
     val_x, val_y = data.train_images[val_idx], data.train_labels[val_idx]
     # validation images are stored as train images: evaluate a box crop whole, a whole image by its centre crop (7/8)
     val_boxes = torch.where(cropped[val_idx].unsqueeze(1), whole_boxes(sizes[val_idx]), centre_crop_boxes(sizes[val_idx]))
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if len(train_y) < 2 * world:
+        raise ValueError(f"{data.name}: {len(train_y)} training image(s) for {world} process(es) after the validation split "
+                         f"(val_fraction {recipe.val_fraction}); a step needs at least 2 images per process (global_batches)")
     if device is not None:
         train_x, train_y, train_sizes = train_x.to(device), train_y.to(device), train_sizes.to(device)
     return _Splits(train_x, train_y, train_sizes, val_x, val_y, val_boxes, data.test_images, data.test_labels)
@@ -392,8 +415,13 @@ def _write_run_files(out: Path, recipe: Recipe, data: Data, seed: int, path: str
                                       "batch_norm_momentum": next((m.momentum for m in trainee.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)), None)})
     _write_json(out / "env.json", environment(place.device, recipe.deterministic))
     if progress:
-        print(f"{recipe.name}: {path} path on {place.device}, world {place.world}, " + (f"EMA decay per update {ema.decay:.6f}" if ema else "no EMA"),
+        print(f"{recipe.name}: {path} path on {place.device}, world {place.world}, " + (f"EMA decay per update {ema.decay:.6g}" if ema else "no EMA"),
               file=sys.stderr)
+    if ema is not None and ema.decay == 0 and recipe.ema_decay_reading == "adjusted":  # always said, --quiet or not
+        print(f"warning: EMA decay per update is 0, so the EMA is a copy of the weights at its last update, not an average: "
+              f"torchvision's adjustment 1 - min(1, (1 - ema_decay) x world x batch_size x ema_steps / epochs) = 1 - min(1, "
+              f"{1 - recipe.ema_decay:.6g} x {place.world} x {recipe.batch_size} x {recipe.ema_steps} / {recipe.epochs}) clamps at 0 for "
+              f"this short a run. Give more epochs, fewer ema_steps, or --set ema_decay_reading=per_update", file=sys.stderr)
 
 
 def _augmentation(recipe: Recipe, path: str, splits: _Splits, seed: int):
@@ -452,6 +480,12 @@ def _train_epoch(recipe: Recipe, trainee: _Trainee, splits: _Splits, augment, lo
             x = x.contiguous(memory_format=place.memory_format)
             try:
                 loss, logits = train_step(trainee.step_model, trainee.optimizer, trainee.criterion, x, target, amp_device=place.device.type, amp=place.amp)
+            except ValueError as e:
+                if "Expected more than 1 value per channel" not in str(e):
+                    raise
+                raise ValueError(f"epoch {epoch}, step {i}: {recipe.model} at {recipe.image_size} px cannot train on {len(y)} image(s) "
+                                 "per process: its BatchNorm sees 1 x 1 feature maps there and needs 2 values per channel. Use "
+                                 "batch_size >= 2 (global_batches never leaves a single image for a step of its own)") from e
             except torch.OutOfMemoryError as e:
                 last = ckpt.list_checkpoints(out)
                 raise OutOfMemory(f"out of memory at epoch {epoch}, step {i} (batch_size {recipe.batch_size}, image_size "
@@ -534,18 +568,62 @@ def improved(accuracy: float, best: float) -> bool:
     return accuracy > best
 
 
+def global_batches(total: int, batch: int, world: int) -> list[tuple[int, int]]:
+    """An epoch's global batches as ``(start, end)`` positions in its order of ``total`` images (a multiple of ``world``):
+    ``batch * world`` images each, and the last, partial one is kept, as torchvision's reference keeps it (timm drops it).
+    One exception: a last, partial batch that would give each process a single image joins the batch before it, which then holds
+    ``world`` more. BatchNorm cannot take batch statistics of one image whose feature map is 1 x 1 (ResNet or
+    EfficientNet at 32 px: "Expected more than 1 value per channel when training"), and a one-image step is the noisiest
+    gradient there is. Every image is still seen once per epoch."""
+    step = batch * world
+    starts = list(range(0, total, step))
+    if len(starts) > 1 and total - starts[-1] == world < step:  # a partial batch of one image per process
+        starts.pop()
+    return list(zip(starts, starts[1:] + [total]))
+
+
 def _epoch_order(n: int, epoch: int, seed: int, batch: int, world: int, rank: int) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-    """The epoch's permutation from (seed, epoch), padded by wrapping to a multiple of ``world``, and
-    this process's ``(start, end)`` slices of it: global batches of ``batch * world`` cut into ``world``
-    equal contiguous parts. The last, partial batch is kept."""
+    """The epoch's permutation from (seed, epoch), padded by wrapping to a multiple of ``world``, and this process's
+    ``(start, end)`` slices of it: the :func:`global_batches`, each cut into ``world`` equal contiguous parts."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(subseed(seed, epoch)))
     total = math.ceil(n / world) * world
     perm = torch.cat([perm, perm[: total - n]])
     slices = []
-    for start in range(0, total, batch * world):
-        part = (min(start + batch * world, total) - start) // world
+    for start, end in global_batches(total, batch, world):
+        part = (end - start) // world
         slices.append((start + rank * part, start + (rank + 1) * part))
     return perm, slices
+
+
+def _set_threads(asked: int | str | None, recorded: int | None, *, say: bool) -> int:
+    """Set torch's compute threads for a run (:func:`train`'s ``threads``) and return the count; ``recorded``: the count
+    a resumed run started with (None for a new run)."""
+    if asked is not None and not (asked == "free" or (type(asked) is int and asked >= 1)):
+        raise ValueError(f"threads must be an integer >= 1, 'free' or None, got {asked!r}")
+    if type(asked) is int:
+        n = asked
+    elif recorded:
+        n = recorded
+    else:
+        from fgvc_ref.threads import free_cores
+
+        n = min(torch.get_num_threads(), free_cores()) if asked == "free" else torch.get_num_threads()
+    torch.set_num_threads(n)
+    if recorded and n != recorded:  # always said: the promise of an exact resume no longer holds
+        print(f"warning: resuming with {n} compute thread(s) where the run started with {recorded}: float sums are split "
+              "otherwise, so the result is no longer bit-exact with an uninterrupted run's", file=sys.stderr)
+    elif say:
+        how = ("the count the run started with, so the resume is bit-exact" if recorded else "as asked" if type(asked) is int
+               else "the cores free of other work at the start; --threads N to choose" if asked == "free" else "torch's setting")
+        print(f"{n} compute thread(s) ({how})", file=sys.stderr)
+    return n
+
+
+def _early_stop_note(row: dict, state: dict, recipe: Recipe, has_ema: bool, has_val: bool) -> str:
+    what = ("the EMA's " if has_ema else "") + ("validation" if has_val else "test") + " top-1"
+    return (f"stopped early after epoch {row['epoch'] + 1} of {recipe.epochs}: {what} has not improved for {recipe.patience} epoch(s) "
+            f"(patience; best {state['best']:.2f}% at epoch {state['best_epoch'] + 1}). --set patience=0 turns early stopping off; "
+            "--epochs scales patience with the other epoch counts")
 
 
 class _EpochLoader:

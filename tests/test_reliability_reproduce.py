@@ -150,6 +150,31 @@ def test_a_signal_to_the_scripts_pid_stops_the_trainer_after_a_checkpoint_exits_
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("who", ["the process group (Ctrl-C)", "the trainer alone"])
+def test_a_sigint_that_reaches_the_trainer_itself_stops_the_script_with_its_own_line(who, tmp_path):
+    """Ctrl-C in a terminal signals the whole foreground process group, and a scheduler may signal the trainer alone:
+    either way the trainer saves and exits 130, and the script says it stopped (not a silent exit by `set -e`)."""
+    out = tmp_path / "r"
+    args = ["bash", "reproduce.sh", "--out", str(out), "--seeds", "1", "--stages", "base", "--epochs", "60",
+            "--set", "model=tiny_cnn", "--set", "weights=none", "--set", "image_size=16"]
+    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHON": sys.executable}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=lambda: (os.setsid(), signal.signal(signal.SIGINT, signal.SIG_DFL)))
+    deadline = time.monotonic() + 240
+    while not list((out / "runs" / "base" / "seed0").glob("checkpoint-*.pt")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the script ended before it could be signalled"
+    if who == "the trainer alone":
+        (trainer,) = trainers(out)
+        os.kill(trainer, signal.SIGINT)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "reproduce.sh: stopped by SIGINT; run the same command again to resume" in err
+    assert list((out / "runs" / "base" / "seed0").glob("checkpoint-*.pt")) and trainers(out) == []
+
+
+@pytest.mark.slow
 def test_a_second_trainer_on_the_same_folder_is_refused_and_a_killed_ones_lock_does_not_block(tmp_path):
     from runs import make_cache
 

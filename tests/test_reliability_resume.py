@@ -124,12 +124,28 @@ def test_reliability_14_disk_full_while_saving_is_a_clear_error_and_resume_still
     monkeypatch.setattr(C, "atomic_write", full_disk)
     assert main([*args, "--out", str(tmp_path / "b")]) == 5
     err = capsys.readouterr().err
-    assert "No space left on device" in err and "previous checkpoint is intact" in err
+    assert "No space left on device" in err and "the last checkpoint, checkpoint-e00001-s0000000.pt, is intact" in err
     state, path = load_checkpoint(tmp_path / "b")
     assert path.name == "checkpoint-e00001-s0000000.pt" and not list((tmp_path / "b").glob(".*tmp*"))
     monkeypatch.setattr(C, "atomic_write", real)
     assert main([*args, "--out", str(tmp_path / "b")]) == 0
     assert_same_final_state(tmp_path / "a", tmp_path / "b")
+
+
+def test_only_a_full_disk_is_called_a_full_disk(cache, tmp_path, monkeypatch, capsys):
+    """Another OSError while publishing (here: permission denied) is said as what it is, with its file, exit 1; the disk
+    message, with its checkpoint, belongs to ENOSPC and EDQUOT only."""
+    import fgvc_ref.checkpoint as C
+
+    def denied(path, write):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(C, "atomic_write", denied)
+    args = ["train", "--stage", "cosine", "--cache", str(cache), "--seed", "1", "--epochs", "2", "--quiet", "--out", str(tmp_path / "a"),
+            *[a for s in [*TINY, "path=fast", "batch_size=8"] for a in ("--set", s)]]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "error: Permission denied: " in err and "checkpoint-e00001-s0000000.pt" in err and "Free space" not in err
 
 
 def test_reliability_14_out_of_memory_at_a_step_is_a_clear_error_and_resume_still_matches(cache, tmp_path, monkeypatch, capsys):
@@ -179,3 +195,30 @@ def test_reliability_4_a_signal_inside_a_step_saves_after_that_step_and_the_resu
     monkeypatch.setattr(trainer, "train_step", real)
     train(recipe, data, tmp_path / "b", seed=5, device="cpu", progress=False)
     assert_same_final_state(tmp_path / "a", tmp_path / "b")
+
+
+def test_a_resume_computes_with_the_thread_count_the_run_started_with_whatever_the_load(cache, tmp_path, monkeypatch, capsys):
+    """Float sums split over another thread count round otherwise, so a resume takes the recorded count, not the cores
+    free now (here: 1); an explicit count that differs wins, with a line saying the resume is no longer bit-exact."""
+    import fgvc_ref.threads
+    import fgvc_ref.train as T
+
+    seen, real = [], T.train_step
+    monkeypatch.setattr(T, "train_step", lambda *a, **k: (seen.append(torch.get_num_threads()), real(*a, **k))[1])
+    monkeypatch.setattr(fgvc_ref.threads, "free_cores", lambda window=0.25: 1)  # a busier machine at the resume
+    recipe, data, default = tiny("cosine", 3, "path=fast", "batch_size=8"), load_data(cache), torch.get_num_threads()
+    try:
+        train(recipe, data, tmp_path / "a", seed=4, device="cpu", progress=False, threads=2)
+        train(recipe, data, tmp_path / "b", seed=4, device="cpu", progress=False, threads=2, stop_after_epochs=1)
+        seen.clear()
+        train(recipe, data, tmp_path / "b", seed=4, device="cpu", progress=True, threads="free")  # the CLI's default
+        assert set(seen) == {2} and "2 compute thread(s) (the count the run started with" in capsys.readouterr().err
+        assert_same_final_state(tmp_path / "a", tmp_path / "b")
+        train(recipe, data, tmp_path / "c", seed=4, device="cpu", progress=False, threads=2, stop_after_epochs=1)
+        seen.clear()
+        train(recipe, data, tmp_path / "c", seed=4, device="cpu", progress=False, threads=1)
+        assert set(seen) == {1} and "resuming with 1 compute thread(s) where the run started with 2" in capsys.readouterr().err
+        train(recipe, data, tmp_path / "d", seed=4, device="cpu", progress=False, threads="free")
+        assert json.loads((tmp_path / "d" / "env.json").read_text())["torch_threads"] == 1  # a new run: the free cores
+    finally:
+        torch.set_num_threads(default)

@@ -252,3 +252,84 @@ def test_a_tie_is_not_an_improvement_so_the_first_best_epoch_is_selected(accurac
     summary = train(tiny("base", len(accuracies), "patience=2"), load_data(cache), tmp_path, seed=0, progress=False)
     assert (summary["selected_epoch"], summary["epochs_run"]) == (selected, epochs)
     assert T.improved(60.0, 50.0) and not T.improved(60.0, 60.0) and not T.improved(59.9, 60.0)
+
+
+# --- every batch composition ---------------------------------------------------------------------
+
+
+@given(st.integers(1, 80), st.integers(1, 12), st.sampled_from([1, 2, 3]))
+def test_global_batches_keep_the_last_partial_batch_and_join_a_one_image_per_process_rest_to_the_batch_before(n, batch, world):
+    """Oracle, written out: full batches of batch * world images, then the rest as its own batch, except a rest of one
+    image per process after at least one full batch, which makes the last full batch world images larger."""
+    from fgvc_ref.train import global_batches
+
+    total = -(-n // world) * world
+    full, rest = divmod(total, batch * world)
+    sizes = [batch * world] * (full - 1) + [batch * world + world] if rest == world and full else [batch * world] * full + [rest] * (rest > 0)
+    got = global_batches(total, batch, world)
+    assert [end - start for start, end in got] == sizes
+    assert got[0][0] == 0 and got[-1][1] == total and all(a[1] == b[0] for a, b in zip(got, got[1:]))  # every image once, in order
+    assert all((end - start) // world >= 2 for start, end in got) or len(got) == 1 or batch == 1  # no one-image steps, unless asked
+
+
+@pytest.mark.parametrize("world", [1, 2])
+@pytest.mark.parametrize("n, batch", [(24, 23), (24, 11), (24, 8), (24, 25), (13, 6), (14, 6), (9, 4)])
+def test_each_process_sees_every_image_of_the_epoch_once_in_batches_it_can_normalise(n, batch, world):
+    """The processes' slices, put back together, are the padded permutation; no slice holds a single image."""
+    from fgvc_ref.train import _epoch_order
+
+    orders = [_epoch_order(n, 3, 0, batch, world, rank) for rank in range(world)]
+    perm = orders[0][0]
+    assert all(torch.equal(p, perm) for p, _ in orders) and len(perm) == -(-n // world) * world
+    seen = [perm[a:b] for step in zip(*(slices for _, slices in orders)) for a, b in step]
+    assert sorted(torch.cat(seen).tolist()) == sorted(perm.tolist())
+    assert all(len(s) >= 2 for s in seen)
+
+
+@pytest.mark.parametrize("batch", [23, 11, 24, 25])  # 24 train images: a last batch of 1 (joined), of 2, none, one short batch
+def test_every_last_batch_size_trains_a_net_whose_batchnorm_sees_1x1_maps(batch, cache, tmp_path):
+    """resnet18 at 32 px ends on 1 x 1 maps, where BatchNorm cannot normalise one image in training mode: before the rule,
+    a last batch of one image stopped every run in its first epoch."""
+    recipe = apply_overrides(tiny("base", 1, "path=fast"), ["model=resnet18", "image_size=32", f"batch_size={batch}"])
+    summary = train(recipe, load_data(cache), tmp_path, seed=0, device="cpu", progress=False)
+    assert summary["epochs_run"] == 1 and history(tmp_path)[0]["train_loss"] > 0
+
+
+def test_a_batch_size_of_one_on_1x1_batchnorm_maps_is_a_clear_error_and_leaves_nothing(cache, tmp_path):
+    recipe = apply_overrides(tiny("base", 1, "path=fast"), ["model=resnet18", "image_size=32", "batch_size=1"])
+    with pytest.raises(ValueError, match=r"epoch 0, step 0: resnet18 at 32 px cannot train on 1 image\(s\) per process.*batch_size >= 2"):
+        train(recipe, load_data(cache), tmp_path / "run", seed=0, device="cpu", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+# --- short runs say what happened ------------------------------------------------------------------
+
+
+def test_an_early_stop_is_said_with_its_epoch_patience_and_best_even_when_quiet(cache, tmp_path, capsys):
+    """base scaled to 3 epochs has patience round(200 * 3 / 600) = 1: the scripted accuracies stop it after epoch 2."""
+    import fgvc_ref.train as trainer
+
+    accuracies = iter([50.0, 40.0, 60.0])
+    real = trainer.evaluate
+    scripted = lambda model, criterion, images, labels, **kw: {**real(model, criterion, images, labels, **kw), "acc": next(accuracies)}
+    recipe = apply_overrides(tiny("base", 3, "path=fast"), ["patience=1"])
+    import unittest.mock
+
+    with unittest.mock.patch.object(trainer, "evaluate", scripted):
+        summary = train(recipe, load_data(cache), tmp_path, seed=0, device="cpu", progress=False)
+    err = capsys.readouterr().err
+    assert summary["epochs_run"] == 2 and summary["early_stopped"]
+    assert ("stopped early after epoch 2 of 3: test top-1 has not improved for 1 epoch(s) (patience; best 50.00% at epoch 1)" in err
+            and "--set patience=0" in err)
+
+
+def test_an_ema_decay_clamped_to_zero_is_explained_and_a_small_one_is_not_printed_as_zero(cache, tmp_path, capsys):
+    clamped = apply_overrides(tiny("ema", 3, "path=fast"), ["batch_size=128"])  # 1 - min(1, 0.006 x 128 x 32 / 3) = 0
+    assert clamped.ema_update_decay() == 0
+    train(clamped, load_data(cache), tmp_path / "a", seed=0, device="cpu", progress=True)
+    err = capsys.readouterr().err
+    assert "EMA decay per update is 0, so the EMA is a copy of the weights" in err and "0.006 x 1 x 128 x 32 / 3" in err
+    small = apply_overrides(tiny("ema", 3, "path=fast"), ["ema_decay_reading=per_update", "ema_decay=0.0000004"])
+    train(small, load_data(cache), tmp_path / "b", seed=0, device="cpu", progress=True)
+    err = capsys.readouterr().err
+    assert "EMA decay per update 4e-07" in err and "is 0" not in err
