@@ -33,7 +33,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -213,7 +213,7 @@ def environment(device: torch.device, deterministic: bool) -> dict:
 
 def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str | None = None, progress: bool = True,
           stop_after_epochs: int | None = None, keep_checkpoints: bool = False, sync_debug: bool = False,
-          threads: int | str | None = None) -> dict:
+          threads: int | str | None = None, on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Run (or resume) one training run in ``out``; returns the summary written to ``out/summary.json``.
 
     A finished run keeps ``final.pt`` (the raw and EMA weights as plain state dicts, and the run's
@@ -230,6 +230,11 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
 
     A run that fails before its first checkpoint (bad weights, no network for them, an error in its first epoch)
     leaves no folder behind when it made the folder itself.
+
+    ``data`` without a test split (``test_images`` None, :func:`fgvc_ref.data.sources.load_train`) trains and selects
+    on the validation split alone (``recipe.val_fraction`` > 0, or ``patience`` 0): a search never reads the test
+    split. ``on_epoch(row)`` is called after each epoch's checkpoint is published, with its log row; an exception
+    it raises (a search pruning the trial) ends the run there, resumable from that checkpoint.
     """
     out = Path(out)
     rank0 = int(os.environ.get("RANK", 0)) == 0
@@ -237,7 +242,7 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
     lock = lock_run(out) if rank0 else None  # one trainer per run folder
     try:
         return _train(recipe, data, out, seed=seed, device=device, progress=progress, stop_after_epochs=stop_after_epochs,
-                      keep_checkpoints=keep_checkpoints, sync_debug=sync_debug, threads=threads)
+                      keep_checkpoints=keep_checkpoints, sync_debug=sync_debug, threads=threads, on_epoch=on_epoch)
     except BaseException:
         if rank0 and made and not ckpt.list_checkpoints(out) and not (out / FINAL).exists():
             shutil.rmtree(out, ignore_errors=True)  # only what this call wrote: recipe.json, env.json, .lock
@@ -281,7 +286,7 @@ class _Splits(NamedTuple):
 
 
 def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | None, progress: bool, stop_after_epochs: int | None,
-           keep_checkpoints: bool, sync_debug: bool, threads: int | str | None) -> dict:
+           keep_checkpoints: bool, sync_debug: bool, threads: int | str | None, on_epoch: Callable[[dict], None] | None) -> dict:
     place = _place(recipe, device)
     # "auto": the fast path, measured faster than the reference path on the CPU too (RESULTS.md, bench --only train)
     path = recipe.path if recipe.path != "auto" else ("reference" if recipe.policy == "autoaugment" else "fast")
@@ -296,7 +301,7 @@ def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | No
         _write_run_files(out, recipe, data, seed, path, place, trainee, progress)
     augment, loader = _augmentation(recipe, path, splits, seed)
     lrs, epochs_done_here = recipe.lrs(), 0
-    with _stop_requests(sync_debug and place.device.type == "cuda") as stop:
+    with _stop_requests(sync_debug and place.device.type == "cuda") as stop, contextlib.closing(loader if loader is not None else _NoLoader()):
         while state["epoch"] < recipe.epochs:
             epoch = state["epoch"]
             set_lr(trainee.optimizer, lrs[epoch])
@@ -316,6 +321,8 @@ def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | No
                 _print_epoch(row, recipe.epochs, state["history"])
             if row.get("early_stop") and place.rank == 0:  # always said, --quiet or not
                 print(_early_stop_note(row, state, recipe, trainee.ema is not None, len(splits.val_y) > 0), file=sys.stderr)
+            if on_epoch is not None:
+                on_epoch(row)
             epochs_done_here += 1
             if stop_after_epochs is not None and epochs_done_here >= stop_after_epochs and state["epoch"] < recipe.epochs:
                 return {"interrupted": True, "epoch": state["epoch"]}
@@ -357,6 +364,9 @@ def _split(data: Data, recipe: Recipe, seed: int, device: torch.device | None) -
     # validation images are stored as train images: evaluate a box crop whole, a whole image by its centre crop (7/8)
     val_boxes = torch.where(cropped[val_idx].unsqueeze(1), whole_boxes(sizes[val_idx]), centre_crop_boxes(sizes[val_idx]))
     world = int(os.environ.get("WORLD_SIZE", 1))
+    if data.test_images is None and not len(val_y) and recipe.patience:
+        raise ValueError(f"{data.name}: no test split is loaded and val_fraction is 0, so early stopping (patience {recipe.patience}) "
+                         "has nothing to select on: set val_fraction > 0, or patience=0")
     if len(train_y) < 2 * world:
         raise ValueError(f"{data.name}: {len(train_y)} training image(s) for {world} process(es) after the validation split "
                          f"(val_fraction {recipe.val_fraction}); a step needs at least 2 images per process (global_batches)")
@@ -515,11 +525,13 @@ def _evaluate_epoch(recipe: Recipe, trainee: _Trainee, splits: _Splits, place: _
     """Test loss and top-1 of the raw model and the EMA, and their validation top-1 when there is a validation split."""
     model, ema, criterion = trainee.model, trainee.ema, trainee.criterion
     ev = dict(size=recipe.image_size, batch=recipe.eval_batch_size, device=place.device, amp=place.amp, memory_format=place.memory_format)
-    test = evaluate(model, criterion, splits.test_x, splits.test_y, **ev)
-    row = {"test_loss": test["loss"], "test_acc": test["acc"]}
-    if ema is not None:
-        ema_test = evaluate(ema.module, criterion, splits.test_x, splits.test_y, **ev)
-        row.update(ema_test_loss=ema_test["loss"], ema_test_acc=ema_test["acc"])
+    row = {}
+    if splits.test_x is not None:
+        test = evaluate(model, criterion, splits.test_x, splits.test_y, **ev)
+        row.update(test_loss=test["loss"], test_acc=test["acc"])
+        if ema is not None:
+            ema_test = evaluate(ema.module, criterion, splits.test_x, splits.test_y, **ev)
+            row.update(ema_test_loss=ema_test["loss"], ema_test_acc=ema_test["acc"])
     if len(splits.val_y):
         row["val_acc"] = evaluate(model, criterion, splits.val_x, splits.val_y, boxes=splits.val_boxes, **ev)["acc"]
         if ema is not None:
@@ -530,7 +542,7 @@ def _evaluate_epoch(recipe: Recipe, trainee: _Trainee, splits: _Splits, place: _
 def _select(row: dict, state: dict, recipe: Recipe, *, has_ema: bool, has_val: bool) -> None:
     """Early stopping's bookkeeping: the best selection accuracy (the EMA's when there is one, on the validation split
     when there is one, :func:`improved`), the epoch done, and the end of the run when patience runs out."""
-    selected = row[("ema_" if has_ema else "") + ("val_acc" if has_val else "test_acc")]
+    selected = row.get(("ema_" if has_ema else "") + ("val_acc" if has_val else "test_acc"), -1.0)  # -1: nothing to select on
     if improved(selected, state["best"]):
         state.update(best=selected, best_epoch=row["epoch"], since_best=0)
     else:
@@ -643,6 +655,17 @@ class _EpochLoader:
         self.keys = [[(epoch, int(i)) for i in perm[a:b]] for a, b in slices[start_step:]]
         return iter(self.loader)
 
+    def close(self) -> None:
+        """Stop the persistent workers now (a run that ends, is pruned or fails leaves no process behind)."""
+        iterator, self.loader._iterator = getattr(self.loader, "_iterator", None), None
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+
+
+class _NoLoader:
+    def close(self) -> None:
+        pass
+
 
 class _EpochAccumulator:
     """Training loss, accuracy and the first non-finite step, kept on the device until the epoch ends."""
@@ -703,9 +726,10 @@ def _check_compatible(saved: dict, current: dict, where: Path) -> None:
 def _summary(recipe, state, seed, data, path, world, has_ema) -> dict:
     last = state["history"][-1] if state["history"] else {}
     key = ("ema_" if has_ema else "") + "test_acc"
-    best = max(state["history"], key=lambda r: r[key]) if state["history"] else {}
+    best = max(state["history"], key=lambda r: r[key]) if state["history"] and key in last else {}
     return {"stage": recipe.name, "seed": seed, "data": data.name, "path": path, "world_size": world,
             "reported": "ema" if has_ema else "raw", "last_test_acc": last.get(key), "last_epoch": last.get("epoch"),
+            "last_val_acc": last.get(("ema_" if has_ema else "") + "val_acc"),
             "best_test_acc_test_selected": best.get(key), "best_epoch": best.get("epoch"),
             "selected_epoch": state["best_epoch"], "epochs_run": len(state["history"]),
             "early_stopped": bool(last.get("early_stop")), "train_s": sum(r["epoch_s"] for r in state["history"]),
@@ -713,9 +737,10 @@ def _summary(recipe, state, seed, data, path, world, has_ema) -> dict:
 
 
 def _print_epoch(row: dict, epochs: int, history: list[dict]) -> None:
-    ema = f" ema {row['ema_test_acc']:.2f}" if "ema_test_acc" in row else ""
+    accuracies = "".join(f" {name} {row[key]:.2f}" for name, key in (("test", "test_acc"), ("ema", "ema_test_acc"), ("val", "val_acc"),
+                                                                     ("ema val", "ema_val_acc")) if key in row)
     eta = (epochs - row["epoch"] - 1) * float(np.mean([r["epoch_s"] for r in history[-5:]]))
-    print(f"epoch {row['epoch'] + 1}/{epochs}: lr {row['lr']:.5f} loss {row['train_loss']:.4f} test {row['test_acc']:.2f}{ema} "
+    print(f"epoch {row['epoch'] + 1}/{epochs}: lr {row['lr']:.5f} loss {row['train_loss']:.4f}{accuracies} "
           f"({row['img_per_s']:.0f} img/s, {row['epoch_s']:.1f}s, ETA {eta / 60:.1f} min)", file=sys.stderr)
 
 

@@ -333,3 +333,71 @@ def test_an_ema_decay_clamped_to_zero_is_explained_and_a_small_one_is_not_printe
     train(small, load_data(cache), tmp_path / "b", seed=0, device="cpu", progress=True)
     err = capsys.readouterr().err
     assert "EMA decay per update 4e-07" in err and "is 0" not in err
+
+
+# --- what a search needs: no test split, a word after each epoch, nothing left running ---------------------
+
+
+def _children() -> list[int]:
+    """pids of this process's live children (DataLoader workers among them)."""
+    me, found = str(os.getpid()), []
+    for stat in __import__("pathlib").Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_run_without_a_test_split_selects_on_validation_and_never_reads_test(cache, tmp_path, monkeypatch):
+    """load_train on a cache whose test split is gone: the run trains, logs validation only, and its summary has no test
+    number; the cache loader is never asked for the test split."""
+    import shutil
+
+    import fgvc_ref.data.cache as C
+    from fgvc_ref.data.sources import load_train
+
+    copy = tmp_path / "cache"
+    shutil.copytree(cache, copy)
+    for f in copy.glob("test.*"):
+        f.unlink()
+    asked, real = [], C.load_cache
+    monkeypatch.setattr(C, "load_cache", lambda out, split, **kw: (asked.append(split), real(out, split, **kw))[1])
+    data = load_train(copy)
+    assert asked == ["train"] and data.test_images is None
+    summary = train(apply_overrides(tiny("ema", 3, "path=fast"), ["val_fraction=0.25", "patience=2"]), data, tmp_path / "run", seed=0,
+                    device="cpu", progress=False)
+    rows = history(tmp_path / "run")
+    assert all("val_acc" in r and "ema_val_acc" in r and not any(k.endswith("test_acc") for k in r) for r in rows)
+    assert summary["last_test_acc"] is None and summary["last_val_acc"] == rows[-1]["ema_val_acc"]
+    with pytest.raises(ValueError, match="no test split is loaded and val_fraction is 0"):
+        train(tiny("ema", 3, "path=fast", "patience=2"), data, tmp_path / "other", seed=0, device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("path, workers", [("fast", 0), ("reference", 2)])
+def test_on_epoch_sees_each_row_after_its_checkpoint_and_its_exception_ends_the_run_leaving_no_process(path, workers, cache, tmp_path):
+    """The hook a search prunes with: called once per epoch with the logged row, after the checkpoint is published; what
+    it raises ends the run (the reference path's DataLoader workers stop with it), and the run resumes from there."""
+    from fgvc_ref.checkpoint import list_checkpoints
+
+    class Pruned(Exception):
+        pass
+
+    seen = []
+
+    def hook(row):
+        seen.append((row["epoch"], [p.name for p in list_checkpoints(tmp_path / "run")], row["test_acc"]))
+        if row["epoch"] == 1:
+            raise Pruned
+
+    recipe = tiny("random_erasing", 4, f"path={path}", f"workers={workers}")
+    before = set(_children())
+    with pytest.raises(Pruned):
+        train(recipe, load_data(cache), tmp_path / "run", seed=0, device="cpu", progress=False, on_epoch=hook)
+    assert [(e, c[-1]) for e, c, _ in seen] == [(0, "checkpoint-e00001-s0000000.pt"), (1, "checkpoint-e00002-s0000000.pt")]
+    assert [acc for *_, acc in seen] == [r["test_acc"] for r in history(tmp_path / "run")]
+    assert set(_children()) <= before  # no worker outlives the run
+    summary = train(recipe, load_data(cache), tmp_path / "run", seed=0, device="cpu", progress=False)
+    assert summary["epochs_run"] == 4

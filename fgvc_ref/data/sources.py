@@ -18,8 +18,8 @@ FASHION_SPEC = re.compile(r"fashion-mnist(?::(?P<subset>[a-z]+))?(?:@(?P<size>\d
 class Data(NamedTuple):
     train_images: torch.Tensor  # uint8 N x 3 x S x S
     train_labels: torch.Tensor  # int64 N
-    test_images: torch.Tensor
-    test_labels: torch.Tensor
+    test_images: torch.Tensor | None  # None: the test split was not loaded (load_train)
+    test_labels: torch.Tensor | None
     classes: list[str]
     fingerprint: str  # identity of the data (hash of the manifests), checked on resume
     name: str
@@ -32,6 +32,17 @@ def load_data(spec: str | Path, *, verify_sources: bool = True) -> Data:
     """``spec``: a folder written by ``prepare`` (train + test), or ``fashion-mnist`` / ``fashion-mnist:tops``
     with optional parts: ``@SIZE`` stores the images at SIZE px, ``,train=N`` / ``,test=M`` keep the first N / M
     images of every class (file order), e.g. ``fashion-mnist:tops@32,train=400,test=500``."""
+    return _load(spec, ("train", "test"), verify_sources)
+
+
+def load_train(spec: str | Path, *, verify_sources: bool = True) -> Data:
+    """The train split alone (``test_images`` and ``test_labels`` None), for work that must never read the test split: a
+    search selects on a validation split carved from train. A cache whose test split is missing loads fine. Its
+    fingerprint is the train split's, not :func:`load_data`'s."""
+    return _load(spec, ("train",), verify_sources)
+
+
+def _load(spec: str | Path, splits: tuple[str, ...], verify_sources: bool) -> Data:
     text = str(spec)
     if text.startswith("fashion-mnist"):
         from fgvc_ref.data.fashion_mnist import load_fashion_mnist
@@ -43,20 +54,21 @@ def load_data(spec: str | Path, *, verify_sources: bool = True) -> Data:
         if any(int(v) < 1 for v in keep.values()):
             raise DatasetError(f"{text!r}: train= and test= must be >= 1 images per class")
         kw = dict(subset=match["subset"], size=int(match["size"] or 28))
-        train, test = (load_fashion_mnist(split, per_class=int(keep[split]) if split in keep else None, **kw) for split in ("train", "test"))
+        loaded = {split: load_fashion_mnist(split, per_class=int(keep[split]) if split in keep else None, **kw) for split in splits}
     else:
         from fgvc_ref.data.cache import load_cache
 
         if not Path(text).is_dir():
             raise DatasetError(f"{text}: not a prepared cache folder (run `python -m fgvc_ref prepare`), nor 'fashion-mnist[:tops]', "
                                "nor (for evaluate --data) a folder of labelled photos")
-        train, test = load_cache(text, "train", verify_sources=verify_sources), load_cache(text, "test", verify_sources=verify_sources)
-        if train.classes != test.classes:
-            raise DatasetError(f"{text}: train and test caches have different class lists ({len(train.classes)} vs {len(test.classes)})")
-    fingerprint = _fingerprint(train.manifest, test.manifest, train.classes, text)
+        loaded = {split: load_cache(text, split, verify_sources=verify_sources) for split in splits}
+    train, test = loaded["train"], loaded.get("test")
+    if test is not None and train.classes != test.classes:
+        raise DatasetError(f"{text}: train and test caches have different class lists ({len(train.classes)} vs {len(test.classes)})")
+    fingerprint = _fingerprint(train.manifest, test.manifest if test else {"split": "not loaded"}, train.classes, text)
     name = text if text.startswith("fashion-mnist") else str(Path(text).resolve())  # recipe.json's data: found from any folder
-    return Data(train.images, train.labels, test.images, test.labels, train.classes, fingerprint, name, train.sizes, train.cropped,
-                protocol_of(train.manifest, test.manifest))
+    return Data(train.images, train.labels, test.images if test else None, test.labels if test else None, train.classes, fingerprint,
+                name, train.sizes, train.cropped, protocol_of(*(m.manifest for m in loaded.values())))
 
 
 def protocol_of(*manifests: dict) -> str:
