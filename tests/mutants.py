@@ -40,6 +40,7 @@ class Mutant(NamedTuple):
 R = "tests/test_reliability_reproduce.py"
 EV, EX, ST, G, REP = "tests/test_evaluate.py", "tests/test_export.py", "tests/test_stats.py", "tests/test_gallery.py", "tests/test_report.py"
 T, TWIN, TF, TA, RE = "tests/test_train.py", "tests/test_twin_loop.py", "tests/test_transforms.py", "tests/test_trivial_augment.py", "tests/test_random_erasing.py"
+CAL, REJ = "tests/test_calibration.py", "tests/test_rejection.py"
 M = Mutant
 MUTANTS = [
     # --- the trainer --------------------------------------------------------------------------
@@ -268,6 +269,28 @@ MUTANTS = [
       'out = Path(fp32.stem + ".int8.onnx")', ("tests/test_readme.py",)),
     M("gpu.sh: interpreter not checked", "bench/gpu.sh", 'if ! "$py" -c "import torch, torchvision, fgvc_ref" 2>/dev/null; then', "if false; then", ("tests/test_gpu_script.py",)),
     M("gpu.sh: no python3 fallback", "bench/gpu.sh", 'if [ -x .venv/bin/python ]; then py=.venv/bin/python; else py=python3; export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"; fi', "py=.venv/bin/python", ("tests/test_gpu_script.py",)),
+    # --- metrics: calibration, open-set rejection, selective classification --------------------------
+    M("calibration: ECE bins closed below", "fgvc_ref/calibration.py", "m = torch.bucketize(conf, edges, right=False) - 1", "m = torch.bucketize(conf, edges, right=True) - 1", (CAL,)),
+    M("calibration: ECE bins weighted equally", "fgvc_ref/calibration.py", 'sum(b["count"] / n * abs(', 'sum(1 / len(table) * abs(', (CAL,)),
+    M("calibration: confidence of the true class", "fgvc_ref/calibration.py", "conf = torch.softmax(z / temperature, 1).amax(1)", "conf = torch.softmax(z / temperature, 1).gather(1, y[:, None])[:, 0]", (CAL,)),
+    M("calibration: bins ignore the temperature", "fgvc_ref/calibration.py", "conf = torch.softmax(z / temperature, 1).amax(1)", "conf = torch.softmax(z, 1).amax(1)", (CAL,)),
+    M("calibration: NLL multiplies by T", "fgvc_ref/calibration.py", "    s = z / temperature\n", "    s = z * temperature\n", (CAL,)),
+    M("calibration: NLL summed, not averaged", "fgvc_ref/calibration.py", ".mean())  # -log p[y]", ".sum())  # -log p[y]", (CAL,)),
+    M("calibration: golden section keeps the wrong side", "fgvc_ref/calibration.py", "if fc <= fd:", "if fc >= fd:", (CAL,)),
+    M("calibration: golden section stops at a bracket of 0.1", "fgvc_ref/calibration.py", "while b - a > LOG_T_TOLERANCE:", "while b - a > 0.1:", (CAL,)),
+    M("rejection: AUROC ties count 0", "fgvc_ref/rejection.py", "return torch.searchsorted(b, known, right=False) + torch.searchsorted(b, known, right=True)", "return 2 * torch.searchsorted(b, known, right=False)", (REJ,)),
+    M("rejection: AUROC ties count 1", "fgvc_ref/rejection.py", "return torch.searchsorted(b, known, right=False) + torch.searchsorted(b, known, right=True)", "return 2 * torch.searchsorted(b, known, right=True)", (REJ,)),
+    M("rejection: tpr and coverage need k/n > share", "fgvc_ref/rejection.py", "/ n, float(share))) + 1", "/ n, float(share), right=True)) + 1", (REJ,)),
+    M("rejection: k = ceil(share * n) in floats", "fgvc_ref/rejection.py", "    return int(torch.searchsorted(torch.arange(1, n + 1, dtype=torch.float64) / n, float(share))) + 1", "    return math.ceil(share * n)", (REJ,)),
+    M("rejection: threshold one known image lower", "fgvc_ref/rejection.py", 'return float(a[_smallest_count(len(a), tpr, "tpr") - 1])', 'return float(a[min(_smallest_count(len(a), tpr, "tpr"), len(a) - 1)])', (REJ,)),
+    M("rejection: FPR counts only unknown above the threshold", "fgvc_ref/rejection.py", '(_scores(unknown, "unknown") >= t)', '(_scores(unknown, "unknown") > t)', (REJ,)),
+    M("rejection: OSCR over every known image", "fgvc_ref/rejection.py", "int(_twice_wins(a, b)[correct].sum())", "int(_twice_wins(a, b).sum())", (REJ,)),
+    M("rejection: energy with the free energy's sign", "fgvc_ref/rejection.py", "return torch.logsumexp(_logits(logits), 1)", "return -torch.logsumexp(_logits(logits), 1)", (REJ,)),
+    M("rejection: MSP ignores the temperature", "fgvc_ref/rejection.py", "torch.softmax(_logits(logits) / _temperature(temperature), 1)", "torch.softmax(_logits(logits) / max(_temperature(temperature), 1.0), 1)", (REJ,)),
+    M("rejection: AURC risk over n instead of k", "fgvc_ref/rejection.py", "(e[1:] / torch.arange(1, len(s) + 1, dtype=torch.float64)).mean()", "(e[1:] / len(s)).mean()", (REJ,)),
+    M("rejection: AURC from the least confident first", "fgvc_ref/rejection.py", "size.flip(0).cumsum(0).double()])  # images up to each group's end, highest first\n    errors = torch.cat([zero, wrong.flip(0).cumsum(0)])",
+      "size.cumsum(0).double()])  # images up to each group's end, highest first\n    errors = torch.cat([zero, wrong.cumsum(0)])", (REJ,)),
+    M("rejection: a cut tie group counted whole", "fgvc_ref/rejection.py", "    return errors[g - 1] + (k - ends[g - 1]) * (errors[g] - errors[g - 1]) / (ends[g] - ends[g - 1])", "    return errors[g]", (REJ,)),
 ]
 
 # Mutants that cannot change any result, with the reason (none at present).
