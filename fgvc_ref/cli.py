@@ -97,7 +97,15 @@ def _train(args: argparse.Namespace) -> int:
     from fgvc_ref.data.sources import load_data
     from fgvc_ref.train import Interrupted, NonFiniteLoss, OutOfMemory, RunInUse, train
 
-    recipe = _resolve(args.stage, args.epochs, args.set)  # before any work
+    if (args.stage is None) == (args.recipe is None):
+        raise ValueError("give --stage NAME or --recipe FILE (e.g. a search's chosen_recipe.json), one of the two")
+    if args.recipe is not None:
+        from fgvc_ref.recipe import apply_overrides, recipe_file, scale_epochs
+
+        recipe = recipe_file(args.recipe)
+        recipe = apply_overrides(scale_epochs(recipe, args.epochs) if args.epochs is not None else recipe, args.set)
+    else:
+        recipe = _resolve(args.stage, args.epochs, args.set)  # before any work
     if args.data is None and args.cache is None:
         raise ValueError("give --cache DIR (a prepared cache) or --data fashion-mnist[:tops][@SIZE]")
     if args.threads is not None and args.threads < 1:
@@ -134,10 +142,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _resolve(stage: str, epochs: int | None, overrides: list[str]):
-    from fgvc_ref.recipe import apply_overrides, get_recipe, scale_epochs
+    from fgvc_ref.recipe import resolve
 
-    recipe = get_recipe(stage)  # unknown stage or field: a ValueError listing the valid ones
-    return apply_overrides(scale_epochs(recipe, epochs) if epochs is not None else recipe, overrides)
+    return resolve(stage, epochs, overrides)
 
 
 def _recipe(args: argparse.Namespace) -> int:
@@ -242,6 +249,42 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from fgvc_ref.sweep import run_greedy, run_sweep
+
+    if args.data is None and args.cache is None:
+        raise ValueError("give --cache DIR (a prepared cache) or --data fashion-mnist[:tops][@SIZE]")
+    modes = [m for m in ("greedy", "finalize", "create_only") if getattr(args, m)]
+    if len(modes) > 1:
+        raise ValueError(f"--{modes[0].replace('_', '-')} and --{modes[1].replace('_', '-')} do not go together")
+    data = args.cache if args.cache is not None else args.data
+    threads = chosen_threads(args.threads)[0]
+    common = dict(data=data, out=args.out, verify_sources=not args.no_verify_sources)
+    if args.finalize:
+        from fgvc_ref.finalize import run_finalize
+
+        if args.param:
+            raise ValueError("--finalize reads the search in --out; it takes no --param")
+        run_finalize(seeds=args.seeds or 3, storage=args.storage, threads=threads or "free", command=" ".join(["python -m fgvc_ref", *args.argv]),
+                     **common)
+        return 0
+    if args.greedy:
+        if args.param:
+            raise ValueError("--greedy searches the recipe's techniques and the LR; it takes no --param (use a plain sweep for fields)")
+        factors = [float(f) for f in args.lr_factors.split(",") if f.strip()]
+        techniques = [t.strip() for t in args.techniques.split(",") if t.strip()] if args.techniques else None
+        run_greedy(stage=args.stage or "base", seeds=args.seeds or 2, lr_factors=factors, techniques=techniques, pruner=args.pruner, storage=args.storage,
+                   study=args.study, epochs=args.epochs, sets=args.set, seed=args.sampler_seed, threads=threads, heartbeat=args.heartbeat, **common)
+        return 0
+    if args.stage is None:
+        raise ValueError("give --stage NAME: the stage whose recipe is searched")
+    counts = run_sweep(stage=args.stage, params=args.param, trials=args.trials, seeds=args.seeds or 1, sampler=args.sampler, pruner=args.pruner,
+                       storage=args.storage, study=args.study, epochs=args.epochs, sets=args.set, seed=args.sampler_seed, threads=threads,
+                       heartbeat=args.heartbeat, create_only=args.create_only, **common)
+    print(f"sweep: {', '.join(f'{v} {k}' for k, v in sorted(counts.items())) or 'study ready'}; trials in {args.out}/trials.json")
+    return 0
+
+
 def _gallery(args: argparse.Namespace) -> int:
     from fgvc_ref.gallery import write_gallery
 
@@ -318,7 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train one stage with one seed into --out. Running the same command again resumes an "
                                    "unfinished run exactly, and does nothing for a finished one. Stages: "
                                    f"{', '.join(STAGES)}; not-adopted variants: {', '.join(VARIANTS)}.")
-    t.add_argument("--stage", required=True, help="recipe stage or variant name (see above)")
+    t.add_argument("--stage", default=None, help="recipe stage or variant name (see above)")
+    t.add_argument("--recipe", default=None, metavar="FILE",
+                   help="instead of --stage: a recipe as JSON (every field; e.g. a search's chosen_recipe.json, or a run's recipe.json)")
     t.add_argument("--cache", default=None, metavar="DIR", help="a cache written by `prepare`")
     t.add_argument("--data", default=None, metavar="SPEC", help="fashion-mnist, fashion-mnist:tops, optionally @SIZE (e.g. fashion-mnist:tops@32)")
     t.add_argument("--seed", type=int, default=0, help="default: %(default)s")
@@ -421,6 +466,47 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--size", type=int, default=96, help="cell size in pixels (default: %(default)s)")
     g.add_argument("--seed", type=int, default=0, help="seed of the training samples (default: %(default)s)")
     g.set_defaults(func=_gallery)
+
+    w = sub.add_parser("sweep", help="search the recipe's hyper-parameters (grid, quasi-random, TPE; greedy like the blog) on a validation split",
+                       description="Search one stage's recipe with Optuna: every trial trains it per seed on the train split, with a "
+                                   "validation split carved out, and is judged on validation top-1; the test split is never read. "
+                                   "Several workers: start the same command several times (one machine: the default storage; "
+                                   "several: --storage postgresql+psycopg2://...). Running it again continues the study. "
+                                   "--greedy runs the blog's procedure (adopt one technique at a time when Welch's test says its gain "
+                                   "is real); --finalize trains the choice and the default on all of train and compares them on test once. "
+                                   "docs/sweep.md.")
+    w.add_argument("--stage", default=None, help="the stage whose recipe is searched (--greedy: the starting stage, default base)")
+    w.add_argument("--param", action="append", default=[], metavar="FIELD=v1,v2|FIELD=lo:hi[:log]",
+                   help="a recipe field to search: a list of values (a grid), or a numeric range for a sampler; repeatable")
+    w.add_argument("--trials", type=int, default=None, help="finished trials to reach across all workers (grid: default, every point)")
+    w.add_argument("--seeds", type=int, default=None, help="seeds per trial, 0..K-1 (default 1; --greedy 2; --finalize 3)")
+    w.add_argument("--sampler", choices=["grid", "qmc", "tpe", "random"], default=None,
+                   help="grid (the default for lists), qmc (scrambled Sobol; the default with a range), tpe or random")
+    w.add_argument("--sampler-seed", type=int, default=0, help="the samplers' seed (default: %(default)s)")
+    w.add_argument("--pruner", choices=["none", "median", "sha"], default="none",
+                   help="stop poor trials early on their per-epoch validation top-1: median or successive halving (default: %(default)s)")
+    w.add_argument("--out", required=True, metavar="DIR", help="the sweep folder: trial runs, trials.json, the default storage, the report")
+    w.add_argument("--storage", default=None, metavar="URL",
+                   help="an Optuna storage URL, e.g. postgresql+psycopg2://user@host/db (default: the journal file DIR/study.journal)")
+    w.add_argument("--study", default=None, metavar="NAME", help="the study's name (default: the stage's; greedy-<stage> for --greedy)")
+    w.add_argument("--cache", default=None, metavar="DIR", help="a cache written by `prepare` (its test split is never read)")
+    w.add_argument("--data", default=None, metavar="SPEC", help="or a Fashion-MNIST spec, as train takes it")
+    w.add_argument("--epochs", type=int, default=None, help="scale the stage to this many epochs, as train --epochs does")
+    w.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="fix a recipe field in every trial (as train --set)")
+    w.add_argument("--threads", type=int, default=None,
+                   help="compute threads per trial (default: the free cores at each run's start, at most the cores / the workers on this machine)")
+    w.add_argument("--heartbeat", type=int, default=10, metavar="SECONDS",
+                   help="a running trial's heartbeat; one silent for 6 heartbeats is failed and retried (default: %(default)s)")
+    w.add_argument("--create-only", action="store_true", help="create the study (and enqueue the grid) and exit: then start the workers")
+    w.add_argument("--greedy", action="store_true", help="the blog's greedy procedure over the recipe's techniques, the LR re-tuned for each")
+    w.add_argument("--lr-factors", default="0.5,1,2", metavar="F,F,...",
+                   help="--greedy: the lr_scale grid, as factors of the incumbent's lr_scale (default: %(default)s)")
+    w.add_argument("--techniques", default=None, metavar="T,T,...",
+                   help="--greedy: the candidate techniques (default: large_batch_warmup, trivialaugment, cosine, label_smoothing, random_erasing, ema)")
+    w.add_argument("--finalize", action="store_true",
+                   help="train the search's choice and the stage's default on all of train, compare them on test once, write DIR/report.md")
+    w.add_argument("--no-verify-sources", action="store_true", help="do not check the cache's source images")
+    w.set_defaults(func=_sweep)
 
     k = sub.add_parser("check", help="validate stage names and --set values for every stage, before any work (reproduce.sh's preflight)",
                        description="Resolve every listed stage with the same --epochs and --set as train would; print one line "

@@ -23,6 +23,7 @@ import dataclasses
 import math
 import typing
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from fgvc_ref.losses import CONVENTIONS
 from fgvc_ref.schedules import SCHEDULES
@@ -225,6 +226,43 @@ def scale_epochs(recipe: Recipe, epochs: int) -> Recipe:
     warmup = min(epochs - 1, max(1, round(recipe.warmup_epochs * f))) if recipe.warmup_epochs else 0
     return replace(recipe, epochs=epochs, warmup_epochs=warmup, patience=round(recipe.patience * f),
                    step_size=max(1, round(recipe.step_size * f)))
+
+
+def resolve(stage: str, epochs: int | None, overrides: list[str]) -> Recipe:
+    """The recipe a ``train`` command runs: the stage (or variant), scaled to ``epochs`` when given, then ``overrides``."""
+    recipe = get_recipe(stage)  # unknown stage or field: a ValueError listing the valid ones
+    return apply_overrides(scale_epochs(recipe, epochs) if epochs is not None else recipe, overrides)
+
+
+RUN_KEYS = ("seed", "data", "data_fingerprint", "protocol", "num_classes", "path", "world_size", "ema_update_decay", "batch_norm_momentum",
+            "open_set")  # what a run's recipe.json adds to the recipe's fields
+
+
+def recipe_from_dict(fields: dict) -> Recipe:
+    """A recipe from its fields, as ``as_dict`` or a search's ``chosen_recipe.json`` wrote them (a run's recipe.json too:
+    the keys it adds, :data:`RUN_KEYS`, are left out). Unknown keys and invalid values are ValueErrors naming them."""
+    if not isinstance(fields, dict):
+        raise ValueError(f"a recipe is a JSON object of fields, got {type(fields).__name__}")
+    unknown = sorted(set(fields) - set(_TYPES) - set(RUN_KEYS))
+    if unknown:
+        raise ValueError(f"unknown recipe field(s) {unknown}; valid fields: {sorted(_TYPES)}")
+    return Recipe(**{k: v for k, v in fields.items() if k in _TYPES})
+
+
+def recipe_file(path: str | Path) -> Recipe:
+    """:func:`recipe_from_dict` of a JSON file (``train --recipe FILE``)."""
+    import json
+
+    try:
+        fields = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise ValueError(f"--recipe {path}: cannot be read ({e.strerror or e})") from None
+    except ValueError as e:
+        raise ValueError(f"--recipe {path}: not JSON ({e})") from None
+    try:
+        return recipe_from_dict(fields)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"--recipe {path}: {e}") from None
 
 
 def as_dict(recipe: Recipe) -> dict:

@@ -39,6 +39,7 @@ class Mutant(NamedTuple):
 
 R = "tests/test_reliability_reproduce.py"
 EV, EX, ST, G, REP = "tests/test_evaluate.py", "tests/test_export.py", "tests/test_stats.py", "tests/test_gallery.py", "tests/test_report.py"
+SW, GR = "tests/test_sweep.py", "tests/test_greedy.py"
 T, TWIN, TF, TA, RE = "tests/test_train.py", "tests/test_twin_loop.py", "tests/test_transforms.py", "tests/test_trivial_augment.py", "tests/test_random_erasing.py"
 CAL, REJ = "tests/test_calibration.py", "tests/test_rejection.py"
 M = Mutant
@@ -251,6 +252,33 @@ MUTANTS = [
     M("train: the reference path's workers outlive the run", "fgvc_ref/train.py", "            iterator._shutdown_workers()", "            pass", (T,)),
     M("sources: load_train reads the test split too", "fgvc_ref/data/sources.py", '    return _load(spec, ("train",), verify_sources)', '    return _load(spec, ("train", "test"), verify_sources)', (T,)),
     M("train: the summary's validation number from the raw weights", "fgvc_ref/train.py", '"last_val_acc": last.get(("ema_" if has_ema else "") + "val_acc"),', '"last_val_acc": last.get("val_acc"),', (T,)),
+    # --- the search -----------------------------------------------------------------------------------
+    M("sweep: the grid enqueued by every worker", "fgvc_ref/sweep.py", "        if found is None:\n            study.set_user_attr(SPEC_KEY, spec)\n            for point in enqueue:",
+      "        for point in enqueue:\n            study.enqueue_trial(point)\n        if found is None:\n            study.set_user_attr(SPEC_KEY, spec)\n            for point in enqueue:", (SW + "::test_two_workers_started_at_once_finish_a_2x2_grid_with_every_point_run_once",)),
+    M("sweep: a study with another definition joined", "fgvc_ref/sweep.py", "        elif found != spec:", "        elif False:", (SW,)),
+    M("sweep: trials read the test split", "fgvc_ref/sweep.py", "    loaded = load_train(data, verify_sources=verify_sources)  # the train split only", "    from fgvc_ref.data.sources import load_data\n    loaded = load_data(data, verify_sources=verify_sources)  # the train split only", (SW + "::test_a_cache_without_its_test_split_sweeps",)),
+    M("sweep: the pruner sees the raw weights", "fgvc_ref/sweep.py", '    return ("ema_" if recipe.ema else "") + "val_acc"', '    return "val_acc"', (SW,)),
+    M("sweep: every seed reported at the same steps", "fgvc_ref/sweep.py", "trial.report(row[key], step=k * recipe.epochs + row[\"epoch\"])", "trial.report(row[key], step=row[\"epoch\"])", (SW,)),
+    M("sweep: a diverging trial fails instead of being pruned", "fgvc_ref/sweep.py", '            raise optuna.TrialPruned(f"non-finite loss (a diverging LR): {e}") from None', "            raise", (SW,)),
+    M("sweep: the sampler seeded alike for every trial", "fgvc_ref/sweep.py", "study.sampler = make_sampler(sampler, params, seed, len(trials))", "study.sampler = make_sampler(sampler, params, seed, 0)", (SW,)),
+    M("sweep: the sampler's seed ignored", "fgvc_ref/sweep.py", '        return optuna.samplers.RandomSampler(seed=derived_seed(seed, count))', '        return optuna.samplers.RandomSampler(seed=derived_seed(0, count))', (SW,)),
+    M("sweep: a dead worker's trial never failed", "fgvc_ref/sweep.py", "        optuna.storages.fail_stale_trials(study)  # a dead worker's trial", "        pass  # a dead worker's trial",
+      (SW + "::test_a_worker_killed_in_a_trial_is_failed_retried_by_the_other_and_resumes_to_the_uninterrupted_weights",)),
+    M("sweep: no heartbeat recorded", "fgvc_ref/sweep.py", "            storage.record_heartbeat(trial_id)", "            pass", ("tests/test_sweep_postgres.py",)),
+    M("sweep: a retried trial in a new run folder", "fgvc_ref/sweep.py", "    digest = hashlib.sha256(json.dumps([as_dict(recipe), seed, fingerprint], sort_keys=True).encode()).hexdigest()[:12]",
+      "    digest = hashlib.sha256(json.dumps([as_dict(recipe), seed, fingerprint, time.time()], sort_keys=True).encode()).hexdigest()[:12]",
+      (SW + "::test_a_worker_killed_in_a_trial_is_failed_retried_by_the_other_and_resumes_to_the_uninterrupted_weights",)),
+    M("sweep: the cap counts only complete trials", "fgvc_ref/sweep.py", "        finished = states[TrialState.COMPLETE] + states[TrialState.PRUNED]", "        finished = states[TrialState.COMPLETE]", (SW,)),
+    M("sweep: the storage password shown", "fgvc_ref/sweep.py", '    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\\1***@", url)', "    return url", (SW,)),
+    M("greedy: adopted on a positive mean, without Welch", "fgvc_ref/greedy.py", "        winner = tried[0].technique if gain.low > 0 else None", "        winner = tried[0].technique if gain.diff > 0 else None", (GR,)),
+    M("greedy: techniques composed in the order adopted", "fgvc_ref/greedy.py", "    changes = {k: v for t in TECHNIQUES if t in adopted for k, v in TECHNIQUES[t].items()}", "    changes = {k: v for t in adopted for k, v in TECHNIQUES[t].items()}", (GR,)),
+    M("greedy: the LR grid stays at the start", "fgvc_ref/sweep.py", "        centre = incumbent.lr_scale if incumbent else base.lr_scale", "        centre = base.lr_scale", (GR,)),
+    M("greedy: the incumbent not passed on", "fgvc_ref/greedy.py", "        tried = best_lr(evaluate(adopted, remaining, incumbent))", "        tried = best_lr(evaluate(adopted, remaining, None))", (GR,)),
+    M("greedy: label smoothing keeps its LR jump", "fgvc_ref/greedy.py", '    del deltas["label_smoothing"]["lr"]  # a nuisance', '    pass  # a nuisance', (GR,)),
+    M("finalize: the choice trained with a validation split", "fgvc_ref/finalize.py", "        fixed = replace(recipe, val_fraction=0.0, patience=0)", "        fixed = replace(recipe, patience=0)", (SW,)),
+    M("finalize: training reads the test split", "fgvc_ref/finalize.py", "    loaded = load_train(data, verify_sources=verify_sources)", "    from fgvc_ref.data.sources import load_data\n    loaded = load_data(data, verify_sources=verify_sources)", (SW,)),
+    M("finalize: the default is the choice", "fgvc_ref/finalize.py", "    return replace(default, **doc[\"best\"][\"params\"]), default, [study]", "    return replace(default, **doc[\"best\"][\"params\"]), replace(default, **doc[\"best\"][\"params\"]), [study]", (SW,)),
+    M("train: --recipe fields ignored", "fgvc_ref/recipe.py", "    return Recipe(**{k: v for k, v in fields.items() if k in _TYPES})", "    return Recipe(name=fields.get(\"name\", \"base\"))", (SW,)),
     M("train: sync check never armed", "fgvc_ref/train.py", '        torch.cuda.set_sync_debug_mode("error")', "        pass", (T,)),
     M("reproduce.sh: one seed too many", "reproduce.sh", "for ((seed = 0; seed < seeds; seed++)); do jobs_list", "for ((seed = 0; seed <= seeds; seed++)); do jobs_list", (R + "::test_seeds_n_runs_exactly_seeds_0_to_n_minus_1",)),
     M("reproduce.sh: embedded default with 3 seeds", "reproduce.sh", 'epochs="${epochs:-10}" seeds="${seeds:-2}"', 'epochs="${epochs:-10}" seeds="${seeds:-3}"', (R + "::test_the_default_seeds_and_epochs_are_the_documented_ones",)),
