@@ -51,7 +51,7 @@ def _prepare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from fgvc_ref.data.cache import prepare_dataset, prepared_with
-    from fgvc_ref.data.datasets import load_dataset, split_parts, unused_splits
+    from fgvc_ref.data.datasets import check_disjoint, load_dataset, split_parts, unused_splits
 
     sizes = {"train": args.train_size, "test": args.test_size}
     parts = split_parts(args.train_splits, args.test_split)
@@ -79,6 +79,7 @@ def _prepare(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.data}: train and test have different classes ({len(a)} vs {len(b)}): only in train "
                          f"{sorted(set(a) - set(b))[:5]}, only in test {sorted(set(b) - set(a))[:5]}"
                          + ("" if set(a) != set(b) else f", in another order (first difference at class {next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)})"))
+    check_disjoint(loaded)
     for note in dict.fromkeys(n for data in loaded.values() for n in data.notes):  # each note once, in order
         print(note, file=sys.stderr)
     for part, data in loaded.items():

@@ -374,6 +374,19 @@ def test_a_split_of_the_card_that_was_not_downloaded_is_named_with_its_pattern(t
         load_dataset("hub", root, "train", splits=("train", "validation"))
 
 
+def test_a_card_naming_one_shard_in_train_and_test_is_refused_before_anything_is_written(tmp_path, capsys):
+    """The card's train pattern data/* also names the test shard: the test images would be train images."""
+    root = tmp_path / "repo"
+    shards(root, "data", "train", 6)
+    shards(root, "data", "test", 3, start=6)
+    write_card(root, {"default": {"data_files": [{"split": "train", "path": "data/*"}, {"split": "test", "path": "data/test-*"}]}})
+    assert len(load_dataset("hub", root, "train").records) == 9  # read as the card says
+    assert prepare(root, tmp_path / "c") == 2
+    err = capsys.readouterr().err
+    assert f"3 of the 3 test images are also train images, e.g. {root / 'data' / 'test-00000-of-00001.parquet'} (row 0)" in err
+    assert not (tmp_path / "c").exists()
+
+
 def test_split_parts_refuse_an_overlap_a_repeat_and_an_empty_name():
     assert split_parts() == {"train": ("train",), "test": ("test",)}
     assert split_parts("train, validation", "test") == {"train": ("train", "validation"), "test": ("test",)}

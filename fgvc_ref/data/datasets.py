@@ -50,6 +50,17 @@ def split_parts(train_splits: str = "train", test_split: str = "test") -> dict[s
     return {"train": train, "test": (test,)}
 
 
+def check_disjoint(loaded: dict[str, LoadedSplit]) -> None:
+    """Refuse a test image that is also a train image (the same file, or the same row of the same shard): a Hugging Face
+    card whose patterns name one shard in two splits would have the model tested on images it trained on."""
+    train = {(r.path, r.row) for r in loaded["train"].records}
+    shared = [r for r in loaded["test"].records if (r.path, r.row) in train]
+    if shared:
+        first = shared[0].path + ("" if shared[0].row is None else f" (row {shared[0].row})")
+        raise DatasetError(f"{len(shared)} of the {len(loaded['test'].records)} test images are also train images, e.g. {first}: the "
+                           "splits' files overlap (a card whose patterns name a shard in two splits?); fix the card, or choose other splits")
+
+
 def unused_splits(loaded: dict[str, LoadedSplit], parts: dict[str, tuple[str, ...]]) -> str | None:
     """One line naming each split the copy holds that no part of the cache is made of (``parts``, from
     :func:`split_parts`), with its images, and the options that use it; None when every split is used or the loader
