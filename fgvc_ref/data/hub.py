@@ -231,7 +231,7 @@ def infer_splits(base: Path) -> tuple[dict[str, list[Path]], list[Path]]:
     split (or to several). First ``data/{split}-0000k-of-0000N*.parquet``, which names any split; else the keywords of
     :data:`SPLIT_WORDS` as words of a folder's name, else of a file's name. Never "every file is train": that is how
     other configs' files would be read."""
-    files = [p for p in card_glob(base, "**/*.parquet")]
+    files = card_glob(base, "**/*.parquet")
     partial = next((p for p in files if any(part.lower().startswith("partial-") for part in p.relative_to(base).parts[:-1])), None)
     if partial is not None:
         raise DatasetError(f"{partial.parent}: a partial-<split> folder of the Hub's Parquet conversion holds only the first part of a "
