@@ -33,6 +33,10 @@ Options:
   --layout NAME        with --data: the layout to read, instead of the one detected (prepare --help)
   --image-column NAME, --label-column NAME
                        with --data: a Hugging Face copy's columns, where a mirror names them otherwise
+  --hub-config NAME    with --data: the config of a Hugging Face copy's card to read (default: the card's default)
+  --train-splits A,B   with --data: a Hugging Face copy's splits to train on (default train; e.g. train,validation,
+                       as the Flowers-102 and FGVC-Aircraft loaders train on train + val; prepare names those unused)
+  --test-split NAME    with --data: a Hugging Face copy's split to test on (default test; e.g. validation)
   --dry-run            print the trainings it would run (stage, seed, the full command) and stop
   -h, --help           this help
 
@@ -63,7 +67,7 @@ while [ $# -gt 0 ]; do
     --dataset) value "$@"; dataset="$2"; shift 2 ;;
     --no-boxes) prepare_args+=(--no-boxes); shift ;;
     --any-size) prepare_args+=(--any-size); shift ;;
-    --layout|--image-column|--label-column) value "$@"; prepare_args+=("$1" "$2"); shift 2 ;;
+    --layout|--image-column|--label-column|--hub-config|--train-splits|--test-split) value "$@"; prepare_args+=("$1" "$2"); shift 2 ;;
     --dry-run) dry=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "reproduce.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -73,7 +77,7 @@ done
 [ -z "$epochs" ] || [[ "$epochs" =~ ^[1-9][0-9]*$ ]] || { echo "reproduce.sh: --epochs must be a positive integer, got '$epochs'" >&2; exit 2; }
 [ -z "$gpus" ] || [[ "$gpus" =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "reproduce.sh: --gpus must look like 0,1,2, got '$gpus'" >&2; exit 2; }
 [ -z "$data" ] || [ -d "$data" ] || { echo "reproduce.sh: --data $data is not a folder (a dataset in its native layout: docs/data.md)" >&2; exit 2; }
-[ -n "$data" ] || { [ -z "$dataset" ] && [ ${#prepare_args[@]} -eq 0 ]; } || { echo "reproduce.sh: --dataset, --no-boxes, --any-size, --layout and the column options go with --data ROOT" >&2; exit 2; }
+[ -n "$data" ] || { [ -z "$dataset" ] && [ ${#prepare_args[@]} -eq 0 ]; } || { echo "reproduce.sh: --dataset, --no-boxes, --any-size, --layout, the column, config and split options go with --data ROOT" >&2; exit 2; }
 dataset="${dataset:-stanford_cars}"
 case "$dataset" in
   stanford_cars) dataset_title="Stanford Cars" ;;

@@ -52,11 +52,15 @@ def _bench(args: argparse.Namespace) -> int:
 def _prepare(args: argparse.Namespace) -> int:
 
     from fgvc_ref.data.cache import prepare_dataset, prepared_with
-    from fgvc_ref.data.datasets import load_dataset
+    from fgvc_ref.data.datasets import check_disjoint, load_dataset, split_parts, unused_splits
 
     sizes = {"train": args.train_size, "test": args.test_size}
+    parts = split_parts(args.train_splits, args.test_split)
+    hub = dict(image_column=args.image_column, label_column=args.label_column, box_column=args.box_column, box_format=args.box_format,
+               config=args.hub_config)
     settings = {"data_root": str(Path(args.data).resolve()), "dataset": args.dataset, "boxes": not args.no_boxes, "sizes": sizes,
-                **({"layout": args.layout} if args.layout else {})}
+                "splits": {part: list(names) for part, names in parts.items()}, **({"layout": args.layout} if args.layout else {}),
+                **{k: v for k, v in hub.items() if v is not None}}
     if args.reuse:
         found = prepared_with(args.out)
         if found is not None and not args.layout:  # the layout detected from the same root is the same
@@ -65,27 +69,31 @@ def _prepare(args: argparse.Namespace) -> int:
             print(f"cache in {args.out} was prepared from the same data with the same settings: reused", file=sys.stderr)
             return 0
         if found is not None:
-            differ = ", ".join(f"{k} {found.get(k)!r} (asked: {v!r})" for k, v in settings.items() if found.get(k) != v)
+            differ = ", ".join(f"{k} {found.get(k)!r} (asked: {settings.get(k)!r})" for k in dict.fromkeys([*settings, *found])
+                               if found.get(k) != settings.get(k))
             raise ValueError(f"{args.out} holds a cache prepared otherwise: {differ}. Give another --out, or delete its "
                              "train.* and test.* files to prepare it again")
-    hub = dict(image_column=args.image_column, label_column=args.label_column, box_column=args.box_column, box_format=args.box_format,
-               config=args.hub_config)
-    loaded = {split: load_dataset(args.dataset, args.data, split, any_size=args.any_size, boxes=not args.no_boxes, bbox_csv=args.bbox_csv,
-                                  layout=args.layout, **hub) for split in sizes}  # load and check both splits before writing anything
+    loaded = {part: load_dataset(args.dataset, args.data, part, any_size=args.any_size, boxes=not args.no_boxes, bbox_csv=args.bbox_csv,
+                                 layout=args.layout, splits=parts[part], **hub) for part in sizes}  # load and check both before writing
     if loaded["train"].classes != loaded["test"].classes:
         a, b = loaded["train"].classes, loaded["test"].classes
         raise ValueError(f"{args.data}: train and test have different classes ({len(a)} vs {len(b)}): only in train "
                          f"{sorted(set(a) - set(b))[:5]}, only in test {sorted(set(b) - set(a))[:5]}"
                          + ("" if set(a) != set(b) else f", in another order (first difference at class {next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)})"))
+    check_disjoint(loaded)
     for note in dict.fromkeys(n for data in loaded.values() for n in data.notes):  # each note once, in order
         print(note, file=sys.stderr)
-    for split, data in loaded.items():
+    for part, data in loaded.items():
         boxed = sum(r.bbox is not None for r in data.records)
-        print(f"{split}: {len(data.records)} images ({boxed} with a box), {len(data.classes)} classes ({data.layout} layout)", file=sys.stderr)
+        made_of = "" if parts[part] == (part,) else f" from split(s) {', '.join(parts[part])}"
+        print(f"{part}: {len(data.records)} images{made_of} ({boxed} with a box), {len(data.classes)} classes ({data.layout} layout)",
+              file=sys.stderr)
+    if (line := unused_splits(loaded, parts)) is not None:
+        print(line, file=sys.stderr)
     if not any(r.bbox is not None for data in loaded.values() for r in data.records):
         print("no boxes: every image is used whole, which is not the blog's box-crop protocol (docs/data.md)", file=sys.stderr)
     prepare_dataset(loaded, args.out, sizes=sizes, workers=args.workers, dataset=args.dataset,
-                    params={"data_root": settings["data_root"], "boxes": not args.no_boxes})
+                    params={k: v for k, v in settings.items() if k not in ("dataset", "sizes", "layout")})
     print(f"cache ready in {args.out}")
     return 0
 
@@ -345,7 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--box-column", default=None, metavar="NAME", help="Hugging Face copies: a column of boxes to crop to (default: none; give --box-format)")
     p.add_argument("--box-format", default=None, choices=["xyxy", "xywh", "voc"],
                    help="the box column's convention: xyxy pixel edges 0-based (PIL crop box), xywh left/top/width/height (COCO), voc 1-based inclusive")
-    p.add_argument("--hub-config", default=None, metavar="NAME", help="Hugging Face snapshots: the card's config to read (default: its default)")
+    p.add_argument("--hub-config", default=None, metavar="NAME",
+                   help="Hugging Face snapshots: the card's config to read (default: the one the card makes default, or its only one; "
+                        "without configs in the card, the folder NAME)")
+    p.add_argument("--train-splits", default="train", metavar="A,B",
+                   help="Hugging Face copies: the copy's splits the train cache is made of (default: %(default)s; e.g. train,validation, "
+                        "as the Flowers-102 and FGVC-Aircraft loaders train on train + val). prepare names the splits it leaves out")
+    p.add_argument("--test-split", default="test", metavar="NAME",
+                   help="Hugging Face copies: the copy's split to test on (default: %(default)s; e.g. validation for a copy with no test split)")
     p.add_argument("--reuse", action="store_true",
                    help="if --out already holds a complete cache prepared from the same data with the same settings, keep it; "
                         "if it holds one prepared otherwise, refuse (reproduce.sh uses this)")

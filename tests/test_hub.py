@@ -235,15 +235,16 @@ def test_a_stanford_cars_copy_in_another_class_order_is_relabelled_to_the_canoni
 # --- bad input ----------------------------------------------------------------------------------
 
 
-def test_a_missing_split_names_the_splits_found(photos, tmp_path):
+def test_a_missing_split_names_the_splits_found_or_the_pattern_that_matched_nothing(photos, tmp_path):
     root = write_parquet(tmp_path / "snap", photos)
     for f in (root / "data").glob("test-*"):
         f.unlink()
-    with pytest.raises(DatasetError, match=r"no 'test' split in this Hugging Face copy \(hf_repo\); splits found: \['train'\]"):
+    with pytest.raises(DatasetError, match=r"split 'test' has no files here: data/test-\* matches none \(not downloaded\?\)"):
         load_dataset("hub", root, "test")
     saved = write_saved(tmp_path / "saved", photos)
     (saved / "dataset_dict.json").write_text('{"splits": ["train"]}')
-    with pytest.raises(DatasetError, match=r"no 'test' split .*hf_save_to_disk.*\['train'\]"):
+    with pytest.raises(DatasetError, match=r"no 'test' split in this Hugging Face copy \(hf_save_to_disk\); splits found: train \(12 rows\); "
+                                           r"--test-split NAME tests on another"):
         load_dataset("hub", saved, "test")
 
 
@@ -286,13 +287,15 @@ def test_truncated_shards_are_named(photos, tmp_path):
 
 
 def test_mac_junk_beside_the_shards_and_splits_found_from_file_names(photos, tmp_path):
+    """Without a card and without push_to_hub's names, splits come from the keywords in file names (synonyms included)."""
     root = write_parquet(tmp_path / "snap", photos, card=False)
-    (root / "data" / "._train-00000-of-00002.parquet").write_bytes(b"\x00\x05\x16\x07")  # AppleDouble: not a Parquet file
-    shutil.move(root / "data" / "test-00000-of-00001.parquet", root / "data" / "validation-00000-of-00001.parquet")
-    (root / "data" / "validation-00000-of-00001.parquet").rename(root / "data" / "testing.parquet")
-    shards = hub.repo_shards(root)
-    assert [p.name for p in shards["train"]] == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
-    assert [p.name for p in shards["test"]] == ["testing.parquet"]
+    for k in range(2):
+        shutil.move(root / "data" / f"train-{k:05d}-of-00002.parquet", root / "data" / f"training-part{k}.parquet")
+    (root / "data" / "._training-part0.parquet").write_bytes(b"\x00\x05\x16\x07")  # AppleDouble: not a Parquet file
+    (root / "data" / "test-00000-of-00001.parquet").rename(root / "data" / "testing.parquet")
+    splits = hub.copy_splits(root, "hf_repo").splits
+    assert [p.name for p in splits["train"].shards] == ["training-part0.parquet", "training-part1.parquet"]
+    assert [p.name for p in splits["test"].shards] == ["testing.parquet"] and set(splits) == {"train", "test"}
 
 
 # --- boxes ---------------------------------------------------------------------------------------

@@ -240,16 +240,19 @@ def prepare_dataset(splits: dict, out: Path | str, *, sizes: dict[str, int], wor
 
 
 def prepared_with(out: Path | str) -> dict | None:
-    """What a complete cache in ``out`` was prepared from (``data_root``, ``dataset``, ``layout``, ``boxes``, ``sizes``),
-    read from its two manifests; None when there is no complete cache there."""
+    """What a complete cache in ``out`` was prepared from, read from its two manifests: ``dataset``, ``layout``, ``sizes``
+    and the train manifest's ``params`` but its ``size`` (``data_root``, ``boxes``, ``splits``, the reader's options);
+    ``splits`` is the dataset's train and test (``{"train": ["train"], "test": ["test"]}``) for a cache from before it
+    was recorded. None when there is no complete cache there."""
     try:
         manifests = {split: json.loads((Path(out) / f"{split}.manifest.json").read_text()) for split in ("train", "test")}
     except (OSError, ValueError):
         return None
     train = manifests["train"]
     dataset, _, layout = str(train.get("dataset", "")).rpartition(":")
-    return {"data_root": train.get("params", {}).get("data_root"), "dataset": dataset, "layout": layout,
-            "boxes": train.get("params", {}).get("boxes"), "sizes": {s: m.get("image_size") for s, m in manifests.items()}}
+    params = {k: v for k, v in train.get("params", {}).items() if k != "size"}
+    return {"data_root": None, "boxes": None, "splits": {"train": ["train"], "test": ["test"]}, **params, "dataset": dataset, "layout": layout,
+            "sizes": {s: m.get("image_size") for s, m in manifests.items()}}
 
 
 def load_cache(out: Path | str, split: str, *, verify_sources: bool = True) -> CachedSplit:

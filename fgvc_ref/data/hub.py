@@ -13,11 +13,35 @@ copy comes in one of two forms, each read here with ``pyarrow`` (Parquet and Arr
                      one folder per split with Arrow IPC stream shards ``data-0000k-of-0000N.arrow``
                      (listed in its state.json), dataset_info.json (features) and state.json.
 
-**Splits**: from the card's ``configs`` (the config marked default, else ``default``, else the only
-one; ``config=`` picks another) or dataset_dict.json; without them, from file and folder names
-(``train``/``training``, ``test``/``testing``/``eval``/``evaluation``, ``validation``/``valid``/
-``val``/``dev``, as ``datasets`` resolves them). A split with no shard is an error naming the
-splits found.
+**Configs** (a snapshot): the card's ``configs`` entry is chosen as ``datasets`` chooses it: by name with
+``config=`` (``--hub-config``), else the only one, else the one named ``default`` or marked ``default: true``
+(several such, or none: an error asking for ``--hub-config``). Exactly that config's files are read, never
+another's and never every Parquet file in the tree: its ``data_files`` in each form the card format allows (a
+pattern or a list of them, for ``train``; a mapping split -> pattern(s); a list of ``{split, path}`` whose path is
+a pattern or a list), globs relative to the root or to the config's ``data_dir``, by fsspec's rules (``**`` only
+as a whole path component). What cannot be resolved here is an error naming the config: another form, a split
+named twice, a URL or a path outside the copy, a data_dir that is not a folder, files that are not Parquet, one
+pattern matching nothing while the split's others match. A config with a ``data_dir`` and no ``data_files``, the
+only config with neither, or a card with no configs has its splits from file names, as ``datasets`` infers them:
+``data/{split}-0000k-of-0000N*.parquet`` names any split; else the keywords of :data:`SPLIT_WORDS` (as
+``datasets`` has them) as words of a folder's name, then of a file's; a note names the files that fit no split.
+Without configs, shards of one split in several top folders (the Hub's Parquet conversion, one folder per config)
+are refused until ``--hub-config NAME`` names the folder to read, and a conversion's ``partial-{split}`` folder
+(the first part of a large split) is refused. A save_to_disk folder: dataset_dict.json's splits, each with the
+shards its state.json lists.
+
+**Completeness**: every split with files here must be whole: no shard of a ``name-k-of-N`` series missing (each
+missing one is named), no series of one name found with two N (two downloads mixed), every shard a state.json
+lists present, and, in a snapshot, as many rows in the shards (from Parquet metadata: no image read) as the card's
+``dataset_info`` of that config states in ``splits`` (``num_examples``), else both counts are named. A
+save_to_disk folder's dataset_info.json count is only said when it differs: ``datasets`` keeps it from before a
+filter or select. A Git LFS pointer in place of a shard says to fetch the objects. A split none of whose files is
+here (not downloaded) is an error only when it is read.
+
+**Splits read**: ``splits`` (``prepare --train-splits``, ``--test-split``) names the copy's splits read into one
+(default: the one named ``split``); a split the copy lacks is an error listing those it has, with their rows, and
+the option that reads another. Every split of the copy is returned with its rows (``LoadedSplit.available``), so
+that ``prepare`` names those it leaves out.
 
 **Columns**: the image is the feature typed ``Image`` (a struct of ``bytes`` and ``path``; a plain
 binary or string column is taken as bytes or path), the label the ``ClassLabel`` feature (else a
@@ -48,13 +72,16 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from fgvc_ref.data.images import find
 from fgvc_ref.data.layouts import Layout, find_layout
 from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, edges_box
 
-SPLIT_WORDS = {"train": ("train", "training"), "test": ("test", "testing", "eval", "evaluation"),
-               "validation": ("validation", "valid", "val", "dev")}
+SPLIT_WORDS = {"train": ("train", "training"), "validation": ("validation", "valid", "val", "dev"),
+               "test": ("test", "testing", "eval", "evaluation")}  # datasets' keywords, in its order of splits
+SHARDED = re.compile(r"data/(?P<split>\w+(?:\.\w+)*)-\d{5}-of-\d{5}[^/]*")  # push_to_hub's names: data/{split}-0000k-of-0000N*
+SERIES = re.compile(r"(?P<stem>.+?)-(?P<k>\d+)-of-(?P<n>\d+)(?P<tail>.*)")  # a shard k of a series of N
 
 
 def shard_globs(split: str) -> tuple[str, ...]:
@@ -105,76 +132,312 @@ def card(root: Path) -> dict:
     return header if isinstance(header, dict) else {}
 
 
-def _config(header: dict, config: str | None, root: Path) -> dict | None:
+class Split(NamedTuple):
+    """One split of a copy: its shards, how the copy names them, and the rows they hold."""
+
+    shards: tuple[Path, ...]  # sorted; () when none of its files is here
+    named_by: str  # how the copy names its files, for messages: the card's patterns, "file names under ...", state.json
+    rows: int | None  # rows in its shards, from their metadata; None when none of its files is here
+
+
+class Copy(NamedTuple):
+    """Every split a Hugging Face copy describes, from the config read."""
+
+    config: str | None  # the card's config read; None for a save_to_disk folder
+    header: dict  # the card's YAML header ({} for a save_to_disk folder or a snapshot without a card)
+    splits: dict[str, Split]  # split name -> its files, in the copy's order
+    notes: tuple[str, ...]  # the config read and why, its splits and rows, files that belong to no split, stale counts
+
+
+def choose_config(header: dict, config: str | None, root: Path) -> tuple[str, dict | None, str]:
+    """The config of a snapshot to read, by ``datasets``' rule (module docstring): its name, its ``configs`` entry (None
+    when the card lists none) and why it was chosen. ``config``: ``--hub-config``."""
+    where = root / "README.md"
     configs = header.get("configs") or []
+    if not (isinstance(configs, list) and all(isinstance(c, dict) for c in configs)):
+        raise DatasetError(f"{where}: the card's configs must be a list of {{config_name, data_files}} entries, got {configs!r}")
+    names = [str(c.get("config_name", "default")) for c in configs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DatasetError(f"{where}: the card lists config {twice[0]!r} more than once; fix the card")
     if not configs:
-        if config is not None:
-            raise DatasetError(f"{root / 'README.md'}: config {config!r} asked for, but the card lists no configs")
-        return None
-    names = [c.get("config_name", "default") for c in configs]
+        if config is None:
+            return "default", None, "the card lists no configs: splits from file names"
+        if not (root / config).is_dir():
+            raise DatasetError(f"{root}: --hub-config {config!r}: the card lists no configs and there is no folder {config!r} (a Parquet "
+                               "conversion keeps one folder per config)")
+        return config, {"config_name": config, "data_dir": config}, f"--hub-config: the folder {config}/, splits from file names"
     if config is not None:
         if config not in names:
-            raise DatasetError(f"{root / 'README.md'}: no config {config!r}; the card lists {names}")
-        return configs[names.index(config)]
-    chosen = next((c for c in configs if c.get("default")), None) or next((c for c in configs if c.get("config_name", "default") == "default"), None)
-    if chosen is None and len(configs) > 1:
-        raise DatasetError(f"{root / 'README.md'}: the card lists configs {names} and marks none default; choose one (--hub-config)")
-    return chosen or configs[0]
+            raise DatasetError(f"{where}: no config {config!r}; the card lists {names}")
+        return config, configs[names.index(config)], "asked for with --hub-config"
+    defaults = [n for n, c in zip(names, configs) if len(configs) == 1 or n == "default" or c.get("default")]
+    if len(defaults) > 1:
+        raise DatasetError(f"{where}: the card makes several configs the default ({defaults}); choose one with --hub-config NAME")
+    if not defaults:
+        raise DatasetError(f"{where}: the card lists configs {names} and marks none default; choose one with --hub-config NAME")
+    entry = configs[names.index(defaults[0])]
+    return defaults[0], entry, "the card's only config" if len(configs) == 1 else "marked default" if entry.get("default") else "named default"
 
 
-def _glob(root: Path, patterns) -> list[Path]:
-    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
-    return sorted({p for pattern in patterns for p in find(root, pattern) if p.is_file()})
+def config_patterns(entry: dict, name: str, where: Path) -> dict[str, list[str]] | None:
+    """A config's ``data_files`` as split -> patterns, from each form the card format allows: a pattern or a list of
+    patterns (the ``train`` split), a mapping split -> pattern(s), a list of ``{split, path}`` whose path is a pattern or
+    a list. None when the config names no data_files; DatasetError naming the config for anything else."""
+    files = entry.get("data_files")
+    if files is None:
+        return None
+    unresolvable = DatasetError(f"{where}: config {name!r}: cannot resolve its data_files {files!r}: the card format takes a "
+                                "pattern, a list of patterns, a mapping split -> pattern(s), or a list of {split, path}; fix the card")
+
+    def patterns(value) -> list[str]:
+        value = [value] if isinstance(value, str) else value
+        if not (isinstance(value, list) and value and all(isinstance(v, str) and v for v in value)):
+            raise unresolvable
+        return value
+    if isinstance(files, (str, list)) and all(isinstance(f, str) for f in ([files] if isinstance(files, str) else files)):
+        return {"train": patterns(files)}
+    if isinstance(files, dict):
+        return {str(split): patterns(value) for split, value in files.items()}
+    if not (isinstance(files, list) and all(isinstance(f, dict) and set(f) == {"split", "path"} for f in files)):
+        raise unresolvable
+    splits = [str(f["split"]) for f in files]
+    if len(set(splits)) < len(splits):
+        raise DatasetError(f"{where}: config {name!r}: its data_files name split {next(s for s in splits if splits.count(s) > 1)!r} twice; fix the card")
+    return {str(f["split"]): patterns(f["path"]) for f in files}
 
 
-def _split_of(path: Path, root: Path) -> str | None:
-    """The split a shard belongs to by its name or a folder's (``datasets``' keywords), or None."""
-    words = [w for part in path.relative_to(root).parts for w in re.split(r"[-_.]", part.lower())]
-    hits = [split for split, synonyms in SPLIT_WORDS.items() if any(w in synonyms for w in words)]
-    return hits[0] if len(hits) == 1 else None
+def card_glob(base: Path, pattern: str) -> list[Path]:
+    """The files a card's pattern names under ``base``, by the glob rules ``datasets`` resolves data_files with (fsspec's):
+    ``*`` within a name, ``**`` across folders (a trailing ``**``: every file below); paths through junk or hidden
+    folders skipped (:func:`~fgvc_ref.data.images.find`). ``pattern`` is one :func:`pattern_problem` accepts."""
+    parts = [p for p in pattern.split("/") if p not in ("", ".")]
+    if parts and parts[-1] == "**":
+        parts.append("*")
+    return [p for p in find(base, "/".join(parts)) if p.is_file()] if parts else []
 
 
-def repo_shards(root: Path, config: str | None = None) -> dict[str, list[Path]]:
-    """Split -> Parquet shards of a dataset-repo snapshot (module docstring)."""
-    chosen = _config(card(root), config, root)
-    if chosen is not None and chosen.get("data_files"):
-        files = chosen["data_files"]
-        if isinstance(files, (str, list)) and not (isinstance(files, list) and files and isinstance(files[0], dict)):
-            files = [{"split": "train", "path": files}]
-        if isinstance(files, dict):
-            files = [{"split": k, "path": v} for k, v in files.items()]
-        return {entry["split"]: [p for p in _glob(root, entry["path"]) if p.suffix == ".parquet"] for entry in files}
-    shards: dict[str, list[Path]] = {}
-    for path in _glob(root, "**/*.parquet"):
-        split = _split_of(path, root)
-        if split is not None:
-            shards.setdefault(split, []).append(path)
-    return shards
+def pattern_problem(pattern) -> str | None:
+    """Why a card's pattern (or data_dir) cannot be resolved in a local copy; None when it can."""
+    if not isinstance(pattern, str) or not pattern or "://" in pattern or pattern.startswith(("/", "~")) or ".." in pattern.split("/"):
+        return "it is not a path inside the repository"
+    if any("**" in part and part != "**" for part in pattern.split("/")):
+        return "'**' can only be a whole path component (as datasets resolves it)"
+    return None
 
 
-def saved_shards(root: Path) -> dict[str, list[Path]]:
-    """Split -> Arrow shards of a save_to_disk folder (module docstring)."""
+def infer_splits(base: Path) -> tuple[dict[str, list[Path]], list[Path]]:
+    """Split -> Parquet shards under ``base`` by the file-name rules of ``datasets``, and the shards that belong to no
+    split (or to several). First ``data/{split}-0000k-of-0000N*.parquet``, which names any split; else the keywords of
+    :data:`SPLIT_WORDS` as words of a folder's name, else of a file's name. Never "every file is train": that is how
+    other configs' files would be read."""
+    files = card_glob(base, "**/*.parquet")
+    partial = next((p for p in files if any(part.lower().startswith("partial-") for part in p.relative_to(base).parts[:-1])), None)
+    if partial is not None:
+        raise DatasetError(f"{partial.parent}: a partial-<split> folder of the Hub's Parquet conversion holds only the first part of a "
+                           "large split; download the dataset's own files (its main branch) instead")
+    sharded: dict[str, list[Path]] = {}
+    for p in files:
+        if (m := SHARDED.fullmatch(p.relative_to(base).as_posix())) is not None:
+            sharded.setdefault(m["split"], []).append(p)
+    if sharded:
+        return _in_order(sharded), [p for p in files if not any(p in v for v in sharded.values())]
+    for names_of in (lambda rel: rel.parts[:-1], lambda rel: rel.parts[-1:]):  # folder names first, then file names
+        splits, stray = {}, []
+        for p in files:
+            words = {w for name in names_of(p.relative_to(base)) for w in re.split(r"[-._ 0-9]+", name.lower())}
+            hits = [split for split, synonyms in SPLIT_WORDS.items() if words & set(synonyms)]
+            splits.setdefault(hits[0], []).append(p) if len(hits) == 1 else stray.append(p)
+        if splits:
+            return _in_order(splits), stray
+    return {}, files
+
+
+def _in_order(splits: dict[str, list[Path]]) -> dict[str, list[Path]]:
+    """train, validation, test, then the others by name (``datasets``' order)."""
+    known = [s for s in SPLIT_WORDS if s in splits]
+    return {s: sorted(splits[s]) for s in known + sorted(set(splits) - set(known))}
+
+
+def repo_files(root: Path, name: str, entry: dict | None, alone: bool) -> tuple[dict[str, tuple[list[Path], str]], tuple[str, ...]]:
+    """Split -> (Parquet shards, how the card names them) of the config ``name`` of a snapshot, and notes. Patterns are
+    relative to the root, or to the config's data_dir; a config with no data_files has its splits inferred
+    (:func:`infer_splits`) under its data_dir, or under the root when the card lists no other config (``alone``)."""
+    where = root / "README.md"
+    entry = entry or {}
+    data_dir = entry.get("data_dir")
+    if data_dir is not None and (pattern_problem(data_dir) or not (root / data_dir).is_dir()):
+        raise DatasetError(f"{where}: config {name!r}: its data_dir {data_dir!r} is not a folder under {root}")
+    base = root / data_dir if data_dir else root
+    patterns = config_patterns(entry, name, where)
+    if patterns is None:
+        if not (data_dir or alone):
+            raise DatasetError(f"{where}: config {name!r} names neither data_files nor data_dir, so its files cannot be told apart "
+                               "from the other configs'; fix the card, or choose another config with --hub-config")
+        splits, stray = infer_splits(base)
+        for split, shards in splits.items():
+            tops = sorted({p.relative_to(base).parts[0] if len(p.relative_to(base).parts) > 1 else "." for p in shards})
+            if len(tops) > 1:
+                raise DatasetError(f"{base}: shards of split {split!r} lie in {len(tops)} folders ({', '.join(t + '/' for t in tops)}), "
+                                   "as a Parquet conversion keeps one folder per config: read one with --hub-config NAME")
+        notes = (f"{len(stray)} Parquet file(s) under {base} belong to no split by their names and are not read, e.g. {stray[0]}",) if stray else ()
+        return {split: (shards, f"file names under {base}") for split, shards in splits.items()}, notes
+    out = {}
+    for split, wanted in patterns.items():
+        for pattern in wanted:
+            if (problem := pattern_problem(pattern)) is not None:
+                raise DatasetError(f"{where}: config {name!r}, split {split!r}: cannot resolve {pattern!r}: {problem}; fix the card, or "
+                                   "choose another config with --hub-config")
+        matched = {pattern: card_glob(base, pattern) for pattern in wanted}
+        files = sorted({p for found in matched.values() for p in found})
+        shards = [p for p in files if p.suffix == ".parquet"]
+        if files and not shards:
+            raise DatasetError(f"{where}: config {name!r}, split {split!r}: its files are not Parquet shards (e.g. {files[0]}); this "
+                               "reader reads Parquet snapshots and save_to_disk folders")
+        unmatched = [pattern for pattern, found in matched.items() if not found]
+        if shards and unmatched:
+            raise DatasetError(f"{where}: config {name!r}, split {split!r}: {unmatched[0]!r} matches no file under {base}, while its "
+                               "other patterns do: a partial download; download it again")
+        out[split] = (shards, " ".join(wanted) + (f" under {data_dir}/" if data_dir else ""))
+    return out, ()
+
+
+def saved_files(root: Path) -> tuple[dict[str, tuple[list[Path], str]], dict[str, int]]:
+    """Split -> (Arrow shards, how the folder names them) of a save_to_disk folder: the shards each split's state.json
+    lists (every one must be here), else its ``data-*.arrow``; and split -> the rows its dataset_info.json states."""
     try:
         splits = json.loads((root / "dataset_dict.json").read_text())["splits"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise DatasetError(f"{root / 'dataset_dict.json'}: not a readable save_to_disk index ({e})") from e
-    shards = {}
-    for split in splits:
+    out, stated = {}, {}
+    for split in map(str, splits):
         folder = root / split
         try:
-            names = [f["filename"] for f in json.loads((folder / "state.json").read_text())["_data_files"]]
+            listed = [folder / f["filename"] for f in json.loads((folder / "state.json").read_text())["_data_files"]]
+            named_by = f"{folder / 'state.json'}"
         except (OSError, ValueError, KeyError, TypeError):
-            names = [p.name for p in _glob(folder, "data-*.arrow")] if folder.is_dir() else []
-        shards[split] = [folder / n for n in names]
-    return shards
+            listed, named_by = card_glob(folder, "data-*.arrow") if folder.is_dir() else [], f"{folder}/data-*.arrow"
+        missing = [p for p in listed if not p.is_file()]
+        if missing and len(missing) < len(listed):
+            raise DatasetError(f"{folder / 'state.json'}: {len(missing)} of the {len(listed)} shards it lists for split {split!r} are "
+                               f"missing: {[p.name for p in missing[:5]]}: a partial copy; copy the folder again")
+        out[split] = ([p for p in listed if p.is_file()], named_by)
+        try:
+            stated.update({k: v for k, v in stated_rows(json.loads((folder / "dataset_info.json").read_text())).items() if k == split})
+        except (OSError, ValueError):
+            pass
+    return out, stated
 
 
-def _features_from_card(header: dict, config: str | None) -> dict | None:
-    """Feature name -> {"_type": ..., "names": [...]} from the card's dataset_info (None when absent)."""
+def stated_rows(info: dict | None) -> dict[str, int]:
+    """Split -> ``num_examples`` as a dataset_info states it (a list of splits in a card, a mapping in dataset_info.json)."""
+    splits = (info or {}).get("splits")
+    items = splits.values() if isinstance(splits, dict) else splits if isinstance(splits, list) else []
+    return {str(s["name"]): s["num_examples"] for s in items if isinstance(s, dict) and "name" in s and isinstance(s.get("num_examples"), int)}
+
+
+def card_info(header: dict, config: str) -> dict | None:
+    """The card's ``dataset_info`` of config ``config``: the entry with its config_name ("default" when it has none), or a
+    lone unnamed entry when the card lists at most one config."""
     info = header.get("dataset_info")
-    if isinstance(info, list):
-        wanted = config or "default"
-        info = next((i for i in info if i.get("config_name", "default") == wanted), info[0] if len(info) == 1 else None)
+    entries = [e for e in (info if isinstance(info, list) else [info]) if isinstance(e, dict)]
+    named = [e for e in entries if str(e.get("config_name", "default")) == config]
+    if named:
+        return named[0]
+    lone = len(entries) == 1 and "config_name" not in entries[0] and len(header.get("configs") or []) <= 1
+    return entries[0] if lone else None
+
+
+def shard_gaps(shards: list[Path] | tuple[Path, ...]) -> list[str]:
+    """What the ``name-k-of-N`` series among ``shards`` lack: each missing shard's path (``*`` for the hash some writers
+    append), and each series found with two counts N (files of two downloads mixed); [] when every series is whole."""
+    series: dict[tuple, dict[str, dict[int, tuple[str, str]]]] = {}
+    for p in shards:
+        if (m := SERIES.fullmatch(p.name)) is not None:
+            series.setdefault((p.parent, m["stem"], p.suffix), {}).setdefault(m["n"], {})[int(m["k"])] = (m["k"], m["tail"])
+    gaps = []
+    for (folder, stem, ext), counts in series.items():
+        if len(counts) > 1:
+            gaps.append(f"{folder / stem}-*-of-N{ext} with N = {' and '.join(sorted(counts))} side by side (files of two downloads)")
+            continue
+        (n, present), = counts.items()
+        width = len(next(iter(present.values()))[0])
+        tails = {tail for _, tail in present.values()}
+        tail = ext if tails == {ext} else f"*{ext}"
+        gaps += [f"missing {folder / f'{stem}-{k:0{width}d}-of-{n}{tail}'}" for k in range(int(n)) if k not in present]
+    return gaps
+
+
+def shard_rows(path: Path) -> int:
+    """Rows in one shard, from its metadata (a Parquet footer, an Arrow stream's batch headers): no image is read."""
+    pa, pq = _arrow()
+    if path.suffix == ".parquet":
+        try:
+            return pq.read_metadata(path).num_rows
+        except (OSError, pa.ArrowException) as e:
+            raise DatasetError(_unreadable(path, "Parquet file", e)) from e
+    rows = 0
+    try:
+        for batch in pa.ipc.open_stream(pa.memory_map(str(path))):
+            rows += batch.num_rows
+    except (OSError, pa.ArrowException) as e:
+        raise DatasetError(f"{path}: not readable at row {rows} ({type(e).__name__}: {e}); download it again") from e
+    return rows
+
+
+def _unreadable(path: Path, kind: str, e: Exception) -> str:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        head = b""
+    if head.startswith(b"version https://git-lfs"):
+        return (f"{path}: a Git LFS pointer, not the {kind} itself (the repository was cloned without Git LFS): run `git lfs pull` "
+                "in the copy, or download it with huggingface-cli")
+    return f"{path}: not a readable {kind} ({type(e).__name__}: {e}); download it again"
+
+
+def copy_splits(root: Path, layout: str, config: str | None = None) -> Copy:
+    """Every split of a copy in ``layout`` (module docstring), each checked whole: no shard of a ``-k-of-N`` series
+    missing, none of two series mixed, and (a snapshot) the rows its card's dataset_info states. A split none of whose
+    files is here is kept with no shards: refused by :func:`load_hub` only when it is read."""
+    root = Path(root)
+    if layout == "hf_repo":
+        header = card(root)
+        name, entry, why = choose_config(header, config, root)
+        files, notes = repo_files(root, name, entry, alone=len(header.get("configs") or []) <= 1)
+        stated, by = stated_rows(card_info(header, name)), f"the card's dataset_info ({root / 'README.md'}, config {name!r})"
+    else:
+        if config is not None:
+            raise DatasetError(f"{root}: --hub-config {config!r}: a save_to_disk folder has no configs (the option is for dataset-repo snapshots)")
+        header, name, why, notes = {}, None, "", ()
+        files, stated = saved_files(root)
+        by = "its dataset_info.json"
+    splits, stale = {}, []
+    for split, (shards, named_by) in files.items():
+        gaps = shard_gaps(shards)
+        if gaps:
+            raise DatasetError(f"{root}: split {split!r} ({named_by}) is not whole: {'; '.join(gaps)}. A partial download, or files of "
+                               "two downloads mixed: download the split again into an empty folder")
+        rows = sum(shard_rows(p) for p in shards) if shards else None
+        if rows is not None and split in stated and rows != stated[split]:
+            said = f"split {split!r} has {rows:,} rows in its {len(shards)} shard(s) ({named_by}), but {by} says {stated[split]:,}"
+            if layout == "hf_save_to_disk":  # datasets keeps the count from before a filter or a select: said, not refused
+                stale.append(f"{said}: datasets keeps that count from before a filter or select; state.json's shards, all here, are read")
+            elif rows < stated[split]:
+                raise DatasetError(f"{root}: {said}: a partial download; download it again")
+            else:
+                raise DatasetError(f"{root}: {said}: shards of an older download beside the new ones, or a card out of date; download the "
+                                   "copy again into an empty folder")
+        splits[split] = Split(tuple(shards), named_by, rows)
+    listed = ", ".join(f"{s} ({v.rows:,} rows)" if v.rows is not None else f"{s} (no files here)" for s, v in splits.items())
+    read = f"Hugging Face config {name!r} ({why})" if name is not None else "save_to_disk splits"
+    return Copy(name, header, splits, (f"{read}: {listed or 'none'}", *notes, *stale))
+
+
+def _features_from_card(header: dict, config: str) -> dict | None:
+    """Feature name -> {"_type": ..., "names": [...]} from the card's dataset_info of ``config`` (None when absent)."""
+    info = card_info(header, config)
     if not isinstance(info, dict) or not isinstance(info.get("features"), list):
         return None
     features = {}
@@ -218,8 +481,7 @@ def _open(path: Path):
                 yield batch.select(columns)
         return schema, batches
     except (OSError, pa.ArrowException) as e:
-        kind = "Parquet" if path.suffix == ".parquet" else "Arrow IPC stream"
-        raise DatasetError(f"{path}: not a readable {kind} file ({type(e).__name__}: {e}); download it again") from e
+        raise DatasetError(_unreadable(path, "Parquet file" if path.suffix == ".parquet" else "Arrow IPC stream file", e)) from e
 
 
 def _schema_features(schema) -> dict | None:
@@ -261,29 +523,29 @@ def _pick(features: dict, columns: list[str], wanted: str | None, kind: str, fal
                        f"{' or '.join(fallback)}; the columns are {columns} ({flag} NAME)")
 
 
-def load_hub(root: Path | str, split: str, *, layout: str | None = None, config: str | None = None, image_column: str | None = None,
-             label_column: str | None = None, box_column: str | None = None, box_format: str | None = None) -> LoadedSplit:
-    """Records of one split of a Hugging Face copy in either form (module docstring): ``(shard, row)`` per image."""
+def load_hub(root: Path | str, split: str, *, splits: tuple[str, ...] | None = None, layout: str | None = None, config: str | None = None,
+             image_column: str | None = None, label_column: str | None = None, box_column: str | None = None,
+             box_format: str | None = None) -> LoadedSplit:
+    """Records of one split of a Hugging Face copy in either form (module docstring): ``(shard, row)`` per image.
+    ``split``: the part it plays (``train``, ``test``); ``splits``: the copy's splits read into it, in order (default
+    ``(split,)``). The result's ``available`` lists every split of the copy with its rows."""
     root = Path(root)
     found = find_layout(root, LAYOUT_TABLE, what="Hugging Face", force=layout)
     if (box_column is None) != (box_format is None):
         raise DatasetError(f"a box column needs its format and the other way round: --box-column and --box-format {'|'.join(BOX_FORMATS)}")
     if box_format is not None and box_format not in BOX_FORMATS:
         raise DatasetError(f"--box-format must be one of {BOX_FORMATS}, got {box_format!r}")
-    header = card(root) if found.layout == "hf_repo" else {}
-    shards = repo_shards(root, config) if found.layout == "hf_repo" else saved_shards(root)
-    present = sorted(s for s, files in shards.items() if files)
-    if not shards.get(split):
-        raise DatasetError(f"{root}: no {split!r} split in this Hugging Face copy ({found.layout}); splits found: {present or 'none'}"
-                           + ("" if present else " (no shard matched)"))
-    files = shards[split]
+    copy = copy_splits(root, found.layout, config)
+    read = _read_splits(copy, split, tuple(splits or (split,)), root, found.layout)
+    split_of = {path: s for s in read for path in copy.splits[s].shards}
+    files = list(split_of)
     opened = [(path, *_open(path)) for path in files]
     columns = opened[0][1].names
     for path, schema, _ in opened[1:]:
         if schema.names != columns:
             raise DatasetError(f"{path}: its columns {schema.names} differ from {files[0].name}'s {columns}")
     names: list[tuple[str, list[str]]] = []
-    features = (_features_from_card(header, config) or {}) if header else {}
+    features = (_features_from_card(copy.header, copy.config) or {}) if copy.header else {}
     sources_of = {}  # feature dicts by where they came from, for the class names
     if features:
         sources_of[str(root / "README.md")] = features
@@ -291,7 +553,7 @@ def load_hub(root: Path | str, split: str, *, layout: str | None = None, config:
         if (f := _schema_features(schema)) is not None:
             sources_of[f"{path} (schema metadata)"] = f
     if found.layout == "hf_save_to_disk":
-        for s in sorted(shards):
+        for s in copy.splits:
             info = root / s / "dataset_info.json"
             if info.is_file():
                 try:
@@ -307,7 +569,7 @@ def load_hub(root: Path | str, split: str, *, layout: str | None = None, config:
         if "names" in f.get(label_col, {}):
             names.append((where, f[label_col]["names"]))
     classes = _agree(names, label_col)
-    notes = [found.note]
+    notes = [found.note, *copy.notes]
     boxy = [c for c in columns if BOX_LIKE.match(c) and c != box_column]
     if boxy:
         notes.append(f"column {boxy[0]!r} looks like a bounding box and is not used: to use it, check its convention in the "
@@ -323,7 +585,7 @@ def load_hub(root: Path | str, split: str, *, layout: str | None = None, config:
                 labels = batch.column(0).to_pylist()
                 boxes = batch.column(1).to_pylist() if box_column else [None] * len(labels)
                 for label, box in zip(labels, boxes):
-                    where = f"{path} (split {split}, row {row})"
+                    where = f"{path} (split {split_of[path]}, row {row})"
                     if label is None:
                         raise DatasetError(f"{where}: null label")
                     if isinstance(label, str):
@@ -341,7 +603,7 @@ def load_hub(root: Path | str, split: str, *, layout: str | None = None, config:
         index = {name: k for k, name in enumerate(classes)}
         unknown = sorted(string_labels - index.keys())
         if unknown:
-            raise DatasetError(f"{root}: split {split!r} has labels that are not class names: {unknown[:5]}")
+            raise DatasetError(f"{root}: split(s) {', '.join(read)} have labels that are not class names: {unknown[:5]}")
         records = [r._replace(label=index[r.label]) if isinstance(r.label, str) else r for r in records]
     if classes is None:
         k = max((r.label for r in records), default=-1) + 1
@@ -350,7 +612,25 @@ def load_hub(root: Path | str, split: str, *, layout: str | None = None, config:
     boxed = sum(r.bbox is not None for r in records)
     if box_column:
         notes.append(f"boxes from column {box_column!r} ({box_format}): {boxed} of {len(records)} {split} images")
-    return LoadedSplit(records, classes, found.layout, tuple(notes))
+    return LoadedSplit(records, classes, found.layout, tuple(notes), tuple((s, v.rows) for s, v in copy.splits.items()))
+
+
+def _read_splits(copy: Copy, part: str, names: tuple[str, ...], root: Path, layout: str) -> tuple[str, ...]:
+    """The splits of ``copy`` to read for ``part`` (train, test), each present with its files, none twice; DatasetError
+    naming the splits found and the option that reads others."""
+    option = {"train": "--train-splits A,B reads others", "test": "--test-split NAME tests on another"}.get(part, "")
+    found = ", ".join(f"{s} ({v.rows:,} rows)" if v.rows is not None else f"{s} (no files here)" for s, v in copy.splits.items())
+    where = f"{layout}" + (f", config {copy.config!r}" if copy.config is not None else "")
+    for name in names:
+        if name not in copy.splits:
+            raise DatasetError(f"{root}: no {name!r} split in this Hugging Face copy ({where}); splits found: {found or 'none'}"
+                               + (f"; {option}" if option and found else ""))
+        if not copy.splits[name].shards:
+            raise DatasetError(f"{root}: split {name!r} has no files here: {copy.splits[name].named_by} matches none (not downloaded?); "
+                               f"download it{', or ' + option if option else ''}")
+    if len(set(names)) < len(names):
+        raise DatasetError(f"{root}: split {next(n for n in names if names.count(n) > 1)!r} is named twice for {part}")
+    return names
 
 
 def _box(value, box_format: str | None, where: str) -> Box | None:

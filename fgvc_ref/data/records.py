@@ -39,6 +39,8 @@ class LoadedSplit(NamedTuple):
     classes: list[str]  # class names, index = label
     layout: str  # which layout was found
     notes: tuple[str, ...] = ()  # what the user should read: the layout chosen and why, files skipped, the class order found
+    available: tuple[tuple[str, int | None], ...] = ()  # every split the copy holds and its images (None: no files here), so
+    # that the splits no cache split is made of can be named (Hugging Face copies; () for loaders with one official split)
 
 
 def edges_box(left: float, top: float, right: float, bottom: float) -> Box:

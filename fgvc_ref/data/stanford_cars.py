@@ -83,13 +83,14 @@ def load_stanford_cars(root: Path | str, split: str, *, expected: dict | None = 
     root = Path(root)
     found = detect_layout(root, layout)
     notes: list[str] = [found.note]
+    available: tuple = ()
     if hub_options and not found.layout.startswith("hf_"):
         raise DatasetError(f"{sorted(hub_options)} are options of the Hugging Face copies; {root} is a {found.layout} copy")
     if found.layout.startswith("hf_"):
         from fgvc_ref.data.hub import load_hub
 
         hub = load_hub(root, split, layout=found.layout, **hub_options)
-        records, classes = hub.records, hub.classes
+        records, classes, available = hub.records, hub.classes, hub.available
         notes += hub.notes[1:]
     else:
         loader = {"car_ims": _car_ims, "kaggle_devkit": _devkit, "devkit": _devkit, "kaggle_folders": _kaggle_folders, "folders": _folders}[found.layout]
@@ -100,7 +101,7 @@ def load_stanford_cars(root: Path | str, split: str, *, expected: dict | None = 
         notes.append(note)
     check_files_exist(records, root, found.layout)
     exp = expected or {}
-    return check_split(LoadedSplit(records, classes, found.layout, tuple(notes)), root, split, expected_images=exp.get(split),
+    return check_split(LoadedSplit(records, classes, found.layout, tuple(notes), available), root, split, expected_images=exp.get(split),
                        expected_classes=exp.get("classes"))
 
 
