@@ -103,6 +103,16 @@ def _train(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     data = load_data(args.cache if args.cache is not None else args.data, verify_sources=not args.no_verify_sources)
+    if args.open_set is not None:  # the known classes only, with a validation split to fit the rejection rule on
+        from fgvc_ref.data.open_set import DEFAULT_VAL_FRACTION, known_data, load_split
+
+        split = load_split(args.open_set, data.classes)
+        data = known_data(data, split)
+        print(split.summary(), file=sys.stderr)
+        if recipe.val_fraction == 0:
+            recipe = dataclasses.replace(recipe, val_fraction=DEFAULT_VAL_FRACTION)
+            print(f"--open-set: val_fraction 0 -> {DEFAULT_VAL_FRACTION}: the temperature and the rejection threshold are fitted on a "
+                  "validation split of the known train images, never on test (--set val_fraction=F for another share)", file=sys.stderr)
     try:
         summary = train(recipe, data, args.out, seed=args.seed, device=args.device, progress=not args.quiet,
                         keep_checkpoints=args.keep_checkpoints, threads=chosen_threads(args.threads)[0] or "free")
@@ -158,6 +168,11 @@ def _check(args: argparse.Namespace) -> int:
                   f"EMA {'every ' + str(r.ema_steps) + ' steps' if r.ema else 'off'}")
         except ValueError as e:
             errors.append((stage, str(e)))
+    if args.open_set is not None:  # its form; the classes it names are checked against the data when training starts
+        from fgvc_ref.data.open_set import SEEDED, read_split
+
+        if not SEEDED.fullmatch(args.open_set):
+            read_split(args.open_set)
     if errors:
         messages = {m for _, m in errors}
         if len(messages) == 1 and len(errors) > 1:  # the same error for every stage given: said once
@@ -330,6 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compute threads (default: the cores other processes leave free, measured at the start; OMP_NUM_THREADS also sets it)")
     t.add_argument("--no-verify-sources", action="store_true", help="do not check the cache's source images (raw data elsewhere)")
     t.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    t.add_argument("--open-set", default=None, metavar="SPLIT",
+                   help="train on a split's known classes only (labels renumbered, names kept), with a validation split of their train "
+                        "images (val_fraction 0.1 if 0): a split JSON file, a shipped split (ssb-stanford-cars, ssb-cub, fashion-mnist) "
+                        "or seeded:SEED[:KNOWN] (docs/evaluation.md, \"Open set\")")
     t.add_argument("--keep-checkpoints", action="store_true",
                    help="keep the training state (checkpoints) of a finished run; by default it keeps final.pt (raw and EMA weights) and the logs")
     t.set_defaults(func=_train)
@@ -428,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--stages", required=True, help="comma-separated stage names")
     k.add_argument("--epochs", type=int, default=None, help="as train --epochs")
     k.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help=SET_HELP)
+    k.add_argument("--open-set", default=None, metavar="SPLIT", help="also check an open-set split's form (as train --open-set)")
     k.set_defaults(func=_check)
     return parser
 
