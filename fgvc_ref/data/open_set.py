@@ -247,6 +247,11 @@ def relabel(labels: torch.Tensor, split: OpenSet) -> torch.Tensor:
     return table[labels]
 
 
+def known_fingerprint(fingerprint: str, split: OpenSet) -> str:
+    """The identity of a dataset's known part under a split (what a run trained on it records as its data fingerprint)."""
+    return hashlib.sha256(json.dumps([fingerprint, split.sha256]).encode()).hexdigest()
+
+
 def known_data(data, split: OpenSet):
     """``data`` (a :class:`~fgvc_ref.data.sources.Data`) restricted to the known classes, labels renumbered, names kept;
     its fingerprint covers the split, and ``open_set`` records it."""
@@ -255,7 +260,7 @@ def known_data(data, split: OpenSet):
     train = relabel(data.train_labels, split) >= 0
     fields = {"train_images": data.train_images[train], "train_labels": relabel(data.train_labels[train], split),
               "classes": split.names("known"),
-              "fingerprint": hashlib.sha256(json.dumps([data.fingerprint, split.sha256]).encode()).hexdigest(),
+              "fingerprint": known_fingerprint(data.fingerprint, split),
               "train_sizes": data.train_sizes[train] if data.train_sizes is not None else None,
               "train_cropped": data.train_cropped[train] if data.train_cropped is not None else None, "open_set": split.record()}
     if data.test_labels is not None:
