@@ -171,6 +171,9 @@ def open_set_test(loaded, split):
     from fgvc_ref.data.sources import TestData
 
     part = partition(loaded.test_labels, split)
+    if not len(part.unknown):
+        raise ValueError(f"{loaded.name}: no unknown test images: {split.name}'s unknown classes have no image in this test set, so "
+                         "there is nothing to reject and no AUROC; evaluate on data holding them")
     known = TestData(loaded.test_images[part.known], part.known_labels, split.names("known"),
                      known_fingerprint(loaded.fingerprint, split) if loaded.fingerprint else "", loaded.name)
     return known, loaded.test_images[part.unknown], part.hard

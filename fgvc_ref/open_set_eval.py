@@ -29,6 +29,8 @@ error, because there is then nothing honest to fit on or nothing to reject.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -63,6 +65,12 @@ def fit_temperature(val_logits: Tensor, val_labels: Tensor) -> float:
         raise ValueError("no validation images: there is nothing honest to fit the temperature and the rejection threshold on, and "
                          "they are never fitted on the test split; train with val_fraction > 0 (train --open-set sets 0.1)")
     return float(torch.tensor(calibration.fit_temperature(val_logits, val_labels), dtype=val_logits.dtype))
+
+
+def at_bound(temperature: float) -> bool:
+    """T at an end of calibration's search interval [0.05, 20]: the validation NLL has no minimum inside it (every
+    validation image right by a wide margin drives T to 0.05), so the fitted T says more about the split than the model."""
+    return any(abs(math.log(temperature) - end) < 1e-4 for end in calibration.LOG_T_BRACKET)
 
 
 def rule(temperature: float, score_name: str, val_scores: Tensor, tpr: float = DEFAULT_TPR, fitted_on: str = "") -> dict:
@@ -106,7 +114,7 @@ def evaluate(known_logits: Tensor, known_labels: Tensor, unknown_logits: Tensor,
     return {
         "open_set": {s: _rejection(scores_known[s], correct, scores_unknown[s], unknown_hard) for s in SCORES},
         "calibration": {"nll": calibration.nll(known_logits, known_labels), "ece": calibration.ece(known_logits, known_labels, BINS),
-                        "temperature": t, "nll_ts": calibration.nll(known_logits, known_labels, t),
+                        "temperature": t, "temperature_at_bound": at_bound(t), "nll_ts": calibration.nll(known_logits, known_labels, t),
                         "ece_ts": calibration.ece(known_logits, known_labels, BINS, t), "bins": BINS,
                         "reliability": calibration.reliability(known_logits, known_labels, BINS),
                         "reliability_ts": calibration.reliability(known_logits, known_labels, BINS, t)},
@@ -127,7 +135,9 @@ def lines(r: dict) -> list[str]:
     share = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"
     c, n, rule = r["calibration"], r["open_set_images"], r["rule"]
     out = [f"calibration on {n['known']} known test images: NLL {c['nll']:.3f}, ECE {share(c['ece'])}; temperature {c['temperature']:.3f} "
-           f"(fitted on {n['validation']} validation images): NLL {c['nll_ts']:.3f}, ECE {share(c['ece_ts'])}",
+           f"(fitted on {n['validation']} validation images): NLL {c['nll_ts']:.3f}, ECE {share(c['ece_ts'])}"
+           + (" (T at its search bound: the validation NLL has no minimum inside [0.05, 20], e.g. every validation image right by a "
+              "wide margin; too few validation images to fit a temperature)" if c.get("temperature_at_bound") else ""),
            f"rejection of {n['unknown_easy'] + n['unknown_hard']} unknown test images ({n['unknown_easy']} easy, {n['unknown_hard']} hard) "
            "against the known, % (AUROC: a known image ranked above an unknown one; FPR@95: unknown accepted where 95% of known are; "
            "AURC and accuracy at 90% coverage: the known images ranked by the score):",

@@ -252,8 +252,17 @@ def open_set_section(stages: dict[str, list[dict]]) -> list[str]:
             "FPR@95: the share of unknown images accepted at the threshold keeping 95% of the known; OSCR: the area under correct "
             "known accepted against unknown accepted; AURC (lower is better) and accuracy at 90% coverage rank the known test images "
             "by MSP. The rule: max logit >= the threshold keeping 95% of the validation images, applied to test. Each run is "
-            "evaluated with its reported weights (the EMA's for the ema stage). docs/evaluation.md defines each metric.", "",
-            tables, ""]
+            "evaluated with its reported weights (the EMA's for the ema stage). docs/evaluation.md defines each metric.",
+            *_bound_note(stages), "", tables, ""]
+
+
+def _bound_note(stages: dict[str, list[dict]]) -> list[str]:
+    """The runs whose temperature ended at its search bound (their validation NLL has no minimum inside it)."""
+    hits = [f"{s} seed {r['summary']['seed']}" for s, runs in stages.items() for r in runs
+            if r.get("open_set") and r["open_set"]["calibration"].get("temperature_at_bound")]
+    return [f"- T ended at its search bound (0.05 or 20) for {', '.join(hits)}: the validation NLL had no minimum inside the "
+            "interval (every validation image right by a wide margin drives T to 0.05), so temperature scaling there fits the "
+            "validation split, not the model: its NLL and ECE after T can be worse on test than before."] if hits else []
 
 
 def num_classes_of(recipe: dict) -> int | None:
