@@ -41,7 +41,13 @@ R = "tests/test_reliability_reproduce.py"
 EV, EX, ST, G, REP = "tests/test_evaluate.py", "tests/test_export.py", "tests/test_stats.py", "tests/test_gallery.py", "tests/test_report.py"
 T, TWIN, TF, TA, RE = "tests/test_train.py", "tests/test_twin_loop.py", "tests/test_transforms.py", "tests/test_trivial_augment.py", "tests/test_random_erasing.py"
 CAL, REJ = "tests/test_calibration.py", "tests/test_rejection.py"
-OS, OSE, DEP = "tests/test_open_set.py", "tests/test_open_set_eval.py", "tests/test_deploy.py"
+OS, OSE = "tests/test_open_set.py", "tests/test_open_set_eval.py"
+DEP = tuple(f"tests/test_deploy.py::{t}" for t in (  # the open-set export's tests, without the EfficientNet proxy's fixture
+    "test_an_open_set_export_keeps_the_logits_and_adds_probs_score_and_known_as_pytorch_computes_them",
+    "test_the_rule_round_trips_through_the_metadata_and_is_the_graphs_constants", "test_each_file_fits_its_own_rule_on_its_own_outputs_over_the_validation_split",
+    "test_the_int8_file_refits_on_its_own_logits", "test_predict_says_unknown_below_the_threshold_with_the_score_and_the_threshold",
+    "test_the_state_dict_export_carries_the_rule_fitted_on_pytorchs_logits", "test_evaluate_on_an_exported_open_set_model_reports_the_same_metrics_as_its_run",
+    "test_a_run_trained_on_all_classes_exports_no_rule_and_refuses_rejection_options"))
 M = Mutant
 MUTANTS = [
     # --- the trainer --------------------------------------------------------------------------
@@ -317,22 +323,23 @@ MUTANTS = [
     M("open_set_eval: the head's probs without T", "fgvc_ref/open_set_eval.py", '{"probs": torch.softmax(logits / temperature, 1)', '{"probs": torch.softmax(logits, 1)', (OSE,)),
     M("open_set_eval: a score at the threshold rejected", "fgvc_ref/open_set_eval.py", '"known": s >= threshold}', '"known": s > threshold}', (OSE,)),
     M("open_set_eval: T kept in float64", "fgvc_ref/open_set_eval.py", "    return float(torch.tensor(calibration.fit_temperature(val_logits, val_labels), dtype=val_logits.dtype))",
-      "    return calibration.fit_temperature(val_logits, val_labels)", (OSE, DEP)),
+      "    return calibration.fit_temperature(val_logits, val_labels)", (OSE, *DEP)),
     M("open-set evaluate: validation carved with another seed", "fgvc_ref/evaluate.py", "    _, val, boxes = carve_validation(known, val_fraction, seed)", "    _, val, boxes = carve_validation(known, val_fraction, seed + 1)", (OSE,)),
     M("open-set evaluate: the rule fitted on the test images", "fgvc_ref/evaluate.py", "                                       run_logits(run, val_x, dev, val_boxes), val_y)",
       "                                       logits, loaded.test_labels)", (OSE,)),
     M("open-set evaluate: unknown images taken from the known classes", "fgvc_ref/evaluate.py", "    return known, loaded.test_images[part.unknown], part.hard", "    return known, loaded.test_images[part.known[: len(part.unknown)]], part.hard", (OSE,)),
+    M("open-set evaluate: a test set without unknown images not refused first", "fgvc_ref/evaluate.py", "    if not len(part.unknown):\n", "    if False:\n", (OSE,)),
     M("open-set train: validation images taken whole", "fgvc_ref/train.py", "torch.where(cropped[val_idx].unsqueeze(1), whole_boxes(sizes[val_idx]), centre_crop_boxes(sizes[val_idx]))",
       "whole_boxes(sizes[val_idx])", (OSE,)),
     M("open-set deploy: the int8 file fits on fp32's logits", "fgvc_ref/deploy.py", "    temperature = fit_temperature(torch.from_numpy(_run_all(path, pixels)[OUTPUT]), labels)",
-      '    temperature = fit_temperature(torch.from_numpy(_run_all(path.with_name(path.name.replace(".int8", "")), pixels)[OUTPUT]), labels)', (DEP,)),
+      '    temperature = fit_temperature(torch.from_numpy(_run_all(path.with_name(path.name.replace(".int8", "")), pixels)[OUTPUT]), labels)', DEP),
     M("open-set deploy: known by a strict comparison", "fgvc_ref/deploy.py", 'helper.make_node("GreaterOrEqual", ["score", "fgvc_ref_reject_threshold"], ["known"])',
-      'helper.make_node("Greater", ["score", "fgvc_ref_reject_threshold"], ["known"])', (DEP,)),
-    M("open-set deploy: probs without the temperature", "fgvc_ref/deploy.py", 'helper.make_node("Softmax", ["fgvc_ref_scaled_logits"], ["probs"], axis=1)', 'helper.make_node("Softmax", [OUTPUT], ["probs"], axis=1)', (DEP,)),
-    M("open-set deploy: energy reduced by its max", "fgvc_ref/deploy.py", 'nodes.append(reduce("ReduceLogSumExp", OUTPUT, "score"))', 'nodes.append(reduce("ReduceMax", OUTPUT, "score"))', (DEP,)),
+      'helper.make_node("Greater", ["score", "fgvc_ref_reject_threshold"], ["known"])', DEP),
+    M("open-set deploy: probs without the temperature", "fgvc_ref/deploy.py", 'helper.make_node("Softmax", ["fgvc_ref_scaled_logits"], ["probs"], axis=1)', 'helper.make_node("Softmax", [OUTPUT], ["probs"], axis=1)', DEP),
+    M("open-set deploy: energy reduced by its max", "fgvc_ref/deploy.py", 'nodes.append(reduce("ReduceLogSumExp", OUTPUT, "score"))', 'nodes.append(reduce("ReduceMax", OUTPUT, "score"))', DEP),
     M("open-set deploy: validation images resized whole", "fgvc_ref/deploy.py", "    x = resized_crop_batch(images, boxes, size)\n    info =",
-      "    x = resized_crop_batch(images, torch.tensor([[0, 0, images.shape[-2], images.shape[-1]]]).expand(len(images), 4), size)\n    info =", (DEP,)),
-    M("open-set export: predict never says unknown", "fgvc_ref/export.py", '            if "known" in out and not bool(out["known"][row]):', "            if False:", (DEP,)),
+      "    x = resized_crop_batch(images, torch.tensor([[0, 0, images.shape[-2], images.shape[-1]]]).expand(len(images), 4), size)\n    info =", DEP),
+    M("open-set export: predict never says unknown", "fgvc_ref/export.py", '            if "known" in out and not bool(out["known"][row]):', "            if False:", DEP),
     M("open-set report: each step against the first stage", "fgvc_ref/report.py", "    for a, b in zip(adopted, adopted[1:]):", "    for a, b in zip([adopted[0]] * len(adopted), adopted[1:]):", (REP,)),
 ]
 

@@ -139,13 +139,13 @@ def test_evaluate_open_set_writes_the_metrics_and_the_easy_unknown_is_above_chan
     capsys.readouterr()
     assert main(["evaluate", str(run), "--open-set"]) == 0
     out = capsys.readouterr().out
-    assert "open set (" in out and "calibration on 60 known test images" in out and "(20 easy, 20 hard)" in out
+    assert "open set (" in out and "calibration on 120 known test images" in out and "(40 easy, 40 hard)" in out
     r = json.loads((run / "evaluation-raw" / "evaluation.json").read_text())
     assert set(r["open_set"]) == {"msp", "msp_ts", "max_logit", "energy"}
     assert all(set(v) == {"auroc", "auroc_easy", "auroc_hard", "fpr95", "oscr"} for v in r["open_set"].values())
     assert {"nll", "ece", "temperature", "nll_ts", "ece_ts"} <= set(r["calibration"])
     assert set(r["selective"]["msp"]) == {"aurc", "accuracy_at_90"}
-    assert r["top1"] == json.loads((run / "summary.json").read_text())["last_test_acc"] and r["images"] == 60
+    assert r["top1"] == json.loads((run / "summary.json").read_text())["last_test_acc"] and r["images"] == 120
     assert r["open_set"]["max_logit"]["auroc_easy"] > 0.5 and r["open_set"]["msp"]["auroc_easy"] > 0.5  # grey is no known colour
     assert (run / "evaluation-raw" / "reliability.png").stat().st_size > 0
     assert "## Open set" in (run / "evaluation-raw" / "evaluation.md").read_text()
@@ -172,7 +172,7 @@ def test_the_temperature_and_threshold_come_from_the_validation_split_never_from
     logits = predict_logits(model.to(memory_format=fmt), images, size=12, batch=64, device=torch.device("cpu"), amp=False,
                             memory_format=fmt, boxes=centre_crop_boxes(sizes))
     t = float(torch.tensor(calibration.fit_temperature(logits, labels[val]), dtype=torch.float32))
-    assert r["calibration"]["temperature"] == t and r["open_set_images"]["validation"] == len(val) == 6
+    assert r["calibration"]["temperature"] == t and r["open_set_images"]["validation"] == len(val) == 12
     assert r["rule"]["reject_threshold"] == rejection.threshold_at_tpr(logits.amax(1), 0.95)
     test_logits = predict_logits(model, data.test_images[torch.isin(data.test_labels, torch.tensor(known))], size=12, batch=64,
                                  device=torch.device("cpu"), amp=False, memory_format=fmt)
@@ -223,4 +223,4 @@ def test_another_split_must_know_the_same_classes(open_run, tmp_path, capsys):
     regraded.write_text(json.dumps({"known": ["blue", "green", "red"], "unknown_easy": [], "unknown_hard": ["grey", "red_twin"]}))
     assert main(["evaluate", str(run), "--open-set", str(regraded)]) == 0
     r = json.loads((run / "evaluation-raw-split-regraded.json" / "evaluation.json").read_text())  # its own folder
-    assert r["open_set"]["max_logit"]["auroc_easy"] is None and r["open_set_images"]["unknown_hard"] == 40
+    assert r["open_set"]["max_logit"]["auroc_easy"] is None and r["open_set_images"]["unknown_hard"] == 80
