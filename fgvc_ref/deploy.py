@@ -157,7 +157,7 @@ def rejection_settings(run, score: str | None, tpr: float | None) -> tuple[str, 
 def validation_pixels(run, spec: str, size: int, layout: str) -> tuple[np.ndarray, torch.Tensor, dict]:
     """An open-set run's validation images (:func:`fgvc_ref.evaluate.validation_of`) as the uint8 pixels the graph takes,
     each taken as training's validation took it and resized to ``size``; their labels; and where they came from."""
-    from fgvc_ref.evaluate import validation_of
+    from fgvc_ref.open_set_eval import validation_of
     from fgvc_ref.transforms import resized_crop_batch
 
     images, labels, boxes, _ = validation_of(spec, run.recipe["open_set"], run.recipe["val_fraction"], run.recipe["seed"],

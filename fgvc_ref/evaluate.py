@@ -32,7 +32,8 @@ import torch
 
 from fgvc_ref import open_set_eval
 from fgvc_ref.data.cache import atomic_write
-from fgvc_ref.run import Run, load_run, num_classes
+from fgvc_ref.open_set_eval import validation_of
+from fgvc_ref.run import load_run, num_classes, run_logits
 
 
 def confusion_matrix(target: torch.Tensor, predicted: torch.Tensor, k: int) -> torch.Tensor:
@@ -130,38 +131,6 @@ def check_classes(where: str, k: int, names: list[str] | None, loaded, spec: str
         first = next(i for i, (a, b) in enumerate(zip(names, loaded.classes)) if a != b)
         raise ValueError(f"{where} was trained on other classes than {spec} has: class {first} is {names[first]!r} "
                          f"in the {owner}, {loaded.classes[first]!r} in the data")
-
-
-def run_logits(run: Run, images: torch.Tensor, device: torch.device, boxes: torch.Tensor | None = None) -> torch.Tensor:
-    """A run's float32 logits for cache images (each ``boxes`` row, default all of it), exactly as its training evaluated them."""
-    from fgvc_ref.train import predict_logits
-
-    memory_format = torch.channels_last if run.recipe.get("channels_last") else torch.contiguous_format
-    return predict_logits(run.model.to(device=device, memory_format=memory_format), images, size=run.recipe["image_size"],
-                          batch=run.recipe.get("eval_batch_size", 256), device=device, amp=device.type == "cuda",
-                          memory_format=memory_format, boxes=boxes).cpu()
-
-
-def validation_of(spec: str, record: dict, val_fraction: float, seed: int, fingerprint: str | None, *, verify_sources: bool = True):
-    """The validation images an open-set run held out, recomputed exactly as training carved them: the run's data ``spec``
-    restricted to the recorded split, :func:`fgvc_ref.train.carve_validation` with its ``val_fraction`` and ``seed``.
-    Returns ``(images, labels, boxes, data)``; refused when the data is not the data the run recorded (``fingerprint``) or
-    holds no validation image (nothing honest to fit on: never the test split)."""
-    from fgvc_ref.data.open_set import from_record, known_data
-    from fgvc_ref.data.sources import load_data
-    from fgvc_ref.train import carve_validation
-
-    data = load_data(spec, verify_sources=verify_sources)
-    known = known_data(data, from_record(record, data.classes))
-    if fingerprint is not None and known.fingerprint != fingerprint:
-        raise ValueError(f"{spec}: not the data the run was trained on (its fingerprint differs), so its validation split cannot be "
-                         "recomputed; give --data with the data it was trained on")
-    _, val, boxes = carve_validation(known, val_fraction, seed)
-    if not len(val):
-        raise ValueError(f"the run held out no validation images (val_fraction {val_fraction}): there is nothing honest to fit the "
-                         "temperature and the rejection threshold on, and they are never fitted on the test split; train again with "
-                         "val_fraction > 0 (train --open-set sets 0.1)")
-    return known.train_images[val], known.train_labels[val], boxes, data
 
 
 def open_set_test(loaded, split):

@@ -79,8 +79,8 @@ def export_run(run_dir: Path | str, out: Path | str, *, weights: str | None = No
 
 def _rejection_rule(run, spec: str, score_name: str, tpr: float) -> dict:
     """The rule of an open-set run's state-dict export, fitted on its network's logits over the run's validation split."""
-    from fgvc_ref.evaluate import run_logits, validation_of
-    from fgvc_ref.open_set_eval import fit_rule
+    from fgvc_ref.open_set_eval import fit_rule, validation_of
+    from fgvc_ref.run import run_logits
 
     images, labels, boxes, _ = validation_of(spec, run.recipe["open_set"], run.recipe["val_fraction"], run.recipe["seed"],
                                              run.recipe.get("data_fingerprint"), verify_sources=False)

@@ -5,7 +5,8 @@ three sets of images are measured here with the metric leaves :mod:`fgvc_ref.cal
 :mod:`fgvc_ref.rejection`:
 
 - the **validation** images, carved from the known classes' train images exactly as training carved
-  them (:func:`fgvc_ref.train.carve_validation`): everything fitted is fitted here, never on test;
+  them (:func:`validation_of` calls :func:`fgvc_ref.train.carve_validation`, the function training
+  calls): everything fitted is fitted here, never on test;
 - the **known test** images: calibration and selective classification;
 - the **unknown test** images, each of an easy or a hard unknown class: rejection, against the known ones.
 
@@ -90,6 +91,28 @@ def fit_rule(val_logits: Tensor, val_labels: Tensor, score_name: str = DEFAULT_S
     """The temperature and the rejection rule, from validation logits and labels only."""
     t = fit_temperature(val_logits, val_labels)
     return rule(t, score_name, score(val_logits, score_name, t), tpr)
+
+
+def validation_of(spec: str, record: dict, val_fraction: float, seed: int, fingerprint: str | None, *, verify_sources: bool = True):
+    """The validation images an open-set run held out, recomputed exactly as training carved them: the run's data ``spec``
+    restricted to the recorded split, :func:`fgvc_ref.train.carve_validation` with its ``val_fraction`` and ``seed``.
+    Returns ``(images, labels, boxes, data)``; refused when the data is not the data the run recorded (``fingerprint``) or
+    holds no validation image (nothing honest to fit on: never the test split)."""
+    from fgvc_ref.data.open_set import from_record, known_data
+    from fgvc_ref.data.sources import load_data
+    from fgvc_ref.train import carve_validation
+
+    data = load_data(spec, verify_sources=verify_sources)
+    known = known_data(data, from_record(record, data.classes))
+    if fingerprint is not None and known.fingerprint != fingerprint:
+        raise ValueError(f"{spec}: not the data the run was trained on (its fingerprint differs), so its validation split cannot be "
+                         "recomputed; give --data with the data it was trained on")
+    _, val, boxes = carve_validation(known, val_fraction, seed)
+    if not len(val):
+        raise ValueError(f"the run held out no validation images (val_fraction {val_fraction}): there is nothing honest to fit the "
+                         "temperature and the rejection threshold on, and they are never fitted on the test split; train again with "
+                         "val_fraction > 0 (train --open-set sets 0.1)")
+    return known.train_images[val], known.train_labels[val], boxes, data
 
 
 def _rejection(known: Tensor, correct: Tensor, unknown: Tensor, hard: Tensor) -> dict:

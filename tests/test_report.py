@@ -172,12 +172,12 @@ def test_the_open_set_tables_give_mean_sd_per_stage_and_welch_against_the_previo
     assert step.split("|")[4].strip() == "n/a"  # no hard unknowns: not measured
     last = next(line for line in steps.splitlines() if line.startswith("| ema vs cosine | 3 |"))  # against the previous stage
     assert last.split("|")[3].strip().startswith("+0.0 (p ")
-    write_report(tmp_path / "runs", tmp_path / "R.md", section="open")
-    first = (tmp_path / "R.md").read_text()
+    write_report(tmp_path / "runs", tmp_path / "RESULTS.md", section="open")
+    first = (tmp_path / "RESULTS.md").read_text()
     assert "### Does the model know when it does not know?" in first and text in first
     assert "T ended at its search bound (0.05 or 20) for cosine seed 1:" in first
-    write_report(tmp_path / "results" / "open_runs.json", tmp_path / "R.md", section="open")  # again, from the saved JSON alone
-    assert (tmp_path / "R.md").read_text() == first
+    write_report(tmp_path / "results" / "open_runs.json", tmp_path / "RESULTS.md", section="open")  # again, from the saved JSON alone
+    assert (tmp_path / "RESULTS.md").read_text() == first
 
 
 def test_runs_without_an_open_set_evaluation_render_as_before(tmp_path):
