@@ -27,6 +27,10 @@ Options:
   --stages a,b,...     a subset of the stages (python -m fgvc_ref check --help)
   --set FIELD=VALUE    override a recipe field in every run (repeatable; python -m fgvc_ref recipe --stage ema)
   --keep-checkpoints   keep finished runs' training state (default: only final.pt, metrics and summary)
+  --open-set SPLIT     train every stage on a split's known classes (a split JSON file, a shipped split:
+                       fashion-mnist, ssb-stanford-cars, ssb-cub; or seeded:SEED), evaluate each run's
+                       rejection and calibration (evaluate --open-set), and add their table to the report;
+                       runs in OUT/open-set-<split>/runs (docs/evaluation.md, "Open set")
   --dataset NAME       with --data: which dataset ROOT holds (default stanford_cars; docs/data.md)
   --no-boxes           with --data: whole images, not box crops (the protocol of most published numbers)
   --any-size           with --data: do not enforce the dataset's class and image counts
@@ -48,7 +52,7 @@ EOF
 }
 
 command="./reproduce.sh${*:+ $*}"
-data="" proxy="" scratch="" seeds="" out="" gpus="" epochs="" stages="" sets=() keep=() dataset="" prepare_args=() dry=""
+data="" proxy="" scratch="" seeds="" out="" gpus="" epochs="" stages="" sets=() keep=() dataset="" prepare_args=() dry="" open_set=""
 value() {  # an option's value: present, and not another option
   if [ $# -lt 2 ] || [ -z "$2" ] || [[ "$2" == --* ]]; then echo "reproduce.sh: $1 needs a value (see --help)" >&2; exit 2; fi
 }
@@ -64,6 +68,7 @@ while [ $# -gt 0 ]; do
     --stages) value "$@"; stages="$2"; shift 2 ;;
     --set) value "$@"; sets+=(--set "$2"); shift 2 ;;
     --keep-checkpoints) keep=(--keep-checkpoints); shift ;;
+    --open-set) value "$@"; open_set="$2"; shift 2 ;;
     --dataset) value "$@"; dataset="$2"; shift 2 ;;
     --no-boxes) prepare_args+=(--no-boxes); shift ;;
     --any-size) prepare_args+=(--any-size); shift ;;
@@ -175,8 +180,17 @@ seeds="${seeds:-3}"
 epoch_args=()
 [ -n "$epochs" ] && epoch_args=(--epochs "$epochs")
 
-# Preflight: every stage name and --set value, for every stage, before any data work or training.
-run "$py" -m fgvc_ref check --stages "$stages" "${epoch_args[@]}" "${sets[@]}" >/dev/null || exit 2
+# With --open-set: runs, evaluations and report in their own folder, beside the closed-set ones (and the data cache).
+runs_dir="$out/runs" report_out="$out/RESULTS.md" open_set_args=()
+if [ -n "$open_set" ]; then
+  split_name="${open_set##*/}"; split_name="${split_name%.json}"
+  runs_dir="$out/open-set-${split_name//[^A-Za-z0-9._-]/-}/runs" report_out="$out/open-set-${split_name//[^A-Za-z0-9._-]/-}/RESULTS.md"
+  open_set_args=(--open-set "$open_set")
+  title="$title; open set: $open_set"
+fi
+
+# Preflight: every stage name and --set value, for every stage (and the split's form), before any data work or training.
+run "$py" -m fgvc_ref check --stages "$stages" "${epoch_args[@]}" "${sets[@]}" "${open_set_args[@]}" >/dev/null || exit 2
 
 jobs_list=()
 IFS=, read -ra stage_list <<< "$stages"
@@ -186,11 +200,11 @@ done
 train_command() {  # the training of one job ("stage seed"), into the array cmd: what runs, and what --dry-run prints
   local stage seed
   read -r stage seed <<< "$1"
-  cmd=("$py" -m fgvc_ref train --stage "$stage" --seed "$seed" --out "$out/runs/$stage/seed$seed" "${source_args[@]}" "${epoch_args[@]}"
-       "${sets[@]}" "${keep[@]}" --quiet)
+  cmd=("$py" -m fgvc_ref train --stage "$stage" --seed "$seed" --out "$runs_dir/$stage/seed$seed" "${source_args[@]}" "${epoch_args[@]}"
+       "${sets[@]}" "${open_set_args[@]}" "${keep[@]}" --quiet)
 }
 if [ -n "$dry" ]; then  # what would run, one training per line, and nothing else
-  echo "$mode: ${#stage_list[@]} stage(s) x $seeds seed(s) = ${#jobs_list[@]} trainings, into $out/runs"
+  echo "$mode: ${#stage_list[@]} stage(s) x $seeds seed(s) = ${#jobs_list[@]} trainings, into $runs_dir"
   for job in "${jobs_list[@]}"; do train_command "$job"; echo "${cmd[*]}"; done
   exit 0
 fi
@@ -202,7 +216,7 @@ elif [ -z "$proxy" ] && [ ! -f "$out/cache/test.manifest.json" ]; then
   run "$py" -m fgvc_ref prepare --data "$out/synthetic" --out "$out/cache" --any-size --train-size 56 --test-size 48
 fi
 
-finished() { [ -f "$out/runs/$1/seed$2/summary.json" ]; }
+finished() { [ -f "$runs_dir/$1/seed$2/summary.json" ]; }
 if [ -n "$gpus" ]; then
   IFS=, read -ra gpu_list <<< "$gpus"
   for ((k = 0; k < ${#jobs_list[@]}; k += ${#gpu_list[@]})); do
@@ -228,5 +242,12 @@ else
   done
 fi
 
-run "$py" -m fgvc_ref report "$out/runs" --out "$out/RESULTS.md" --title "$title" --command-line "$command"
-echo "results: $out/RESULTS.md (runs in $out/runs)"
+if [ -n "$open_set" ]; then  # each finished run's rejection and calibration; an existing open-set evaluation is reused
+  for job in "${jobs_list[@]}"; do
+    read -r stage seed <<< "$job"
+    if grep -qs '"open_set"' "$runs_dir/$stage/seed$seed"/evaluation-{ema,raw}/evaluation.json; then echo "skip evaluating $stage seed $seed (evaluated)"; continue; fi
+    run "$py" -m fgvc_ref evaluate "$runs_dir/$stage/seed$seed" --open-set >/dev/null
+  done
+fi
+run "$py" -m fgvc_ref report "$runs_dir" --out "$report_out" --title "$title" --command-line "$command"
+echo "results: $report_out (runs in $runs_dir)"

@@ -119,6 +119,16 @@ def _train(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     data = load_data(args.cache if args.cache is not None else args.data, verify_sources=not args.no_verify_sources)
+    if args.open_set is not None:  # the known classes only, with a validation split to fit the rejection rule on
+        from fgvc_ref.data.open_set import DEFAULT_VAL_FRACTION, known_data, load_split
+
+        split = load_split(args.open_set, data.classes)
+        data = known_data(data, split)
+        print(split.summary(), file=sys.stderr)
+        if recipe.val_fraction == 0:
+            recipe = dataclasses.replace(recipe, val_fraction=DEFAULT_VAL_FRACTION)
+            print(f"--open-set: val_fraction 0 -> {DEFAULT_VAL_FRACTION}: the temperature and the rejection threshold are fitted on a "
+                  "validation split of the known train images, never on test (--set val_fraction=F for another share)", file=sys.stderr)
     try:
         summary = train(recipe, data, args.out, seed=args.seed, device=args.device, progress=not args.quiet,
                         keep_checkpoints=args.keep_checkpoints, threads=chosen_threads(args.threads)[0] or "free")
@@ -173,6 +183,11 @@ def _check(args: argparse.Namespace) -> int:
                   f"EMA {'every ' + str(r.ema_steps) + ' steps' if r.ema else 'off'}")
         except ValueError as e:
             errors.append((stage, str(e)))
+    if args.open_set is not None:  # its form; the classes it names are checked against the data when training starts
+        from fgvc_ref.data.open_set import SEEDED, read_split
+
+        if not SEEDED.fullmatch(args.open_set):
+            read_split(args.open_set)
     if errors:
         messages = {m for _, m in errors}
         if len(messages) == 1 and len(errors) > 1:  # the same error for every stage given: said once
@@ -206,11 +221,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         if args.weights:
             raise ValueError("--weights goes with a run folder; an exported model holds one set of weights")
         r = evaluate_model(args.run, args.cache or args.data, out=args.out, pairs=args.pairs, verify_sources=not args.no_verify_sources,
-                           device=args.device)
+                           device=args.device, open_set=args.open_set)
         what = f"{r['model_file']} ({r['precision']}, {r['weights']} weights)"
     else:
         r = evaluate_run(args.run, args.cache or args.data, weights=args.weights, out=args.out, device=args.device, pairs=args.pairs,
-                         verify_sources=not args.no_verify_sources)
+                         verify_sources=not args.no_verify_sources, open_set=args.open_set)
         what = f"{r['run']} ({r['weights']} weights)"
     print(f"{what} on {r['data']}: top-1 {r['top1']:.2f}%, top-{r['topk']} {r['top5']:.2f}% "
           f"({r['images']} images)" + ("" if r["same_data_as_training"] else "; not the data the run was trained on"))
@@ -221,6 +236,12 @@ def _evaluate(args: argparse.Namespace) -> int:
               "  agreement with the run's PyTorch model: not measured (its run folder is not here)")
     for p in r["most_confused"][:5]:
         print(f"  {p['true']} -> {p['predicted']}: {p['count']} images ({100 * p['share_of_true_class']:.1f}% of {p['true']})")
+    if "open_set" in r:  # an open-set run or model: its calibration, rejection and selective classification
+        from fgvc_ref.open_set_eval import lines
+
+        print(f"open set ({r['open_set_split']['split']}; top-1 above is over the known test images):")
+        for line in lines(r):
+            print(f"  {line}")
     print(f"written to {r['out']}/evaluation.{{json,md}} (+ PNGs)")
     return 0
 
@@ -230,20 +251,32 @@ def _export(args: argparse.Namespace) -> int:
         from fgvc_ref.deploy import description, export_onnx
 
         for path in export_onnx(args.run, args.out, weights=args.weights, layout=args.layout, int8=args.int8, data=args.data,
-                                calibration_images=args.calibration_images, calibration_method=args.calibration_method, seed=args.seed):
-            print(f"{path} and {description(path)} (uint8 {args.layout.upper()} input, preprocessing inside, classes)")
+                                calibration_images=args.calibration_images, calibration_method=args.calibration_method, seed=args.seed,
+                                reject_score=args.reject_score, reject_tpr=args.reject_tpr):
+            print(f"{path} and {description(path)} (uint8 {args.layout.upper()} input, preprocessing inside, classes)" + _rule_line(description(path)))
         return 0
     if args.int8:
         raise ValueError("--int8 goes with --format onnx")
     from fgvc_ref.export import export_run
 
-    out = export_run(args.run, args.out, weights=args.weights, data=args.data)
-    print(f"{out} (state dict) and {out.with_suffix('.json')} (classes, preprocessing, how to load)")
+    out = export_run(args.run, args.out, weights=args.weights, data=args.data, reject_score=args.reject_score, reject_tpr=args.reject_tpr)
+    print(f"{out} (state dict) and {out.with_suffix('.json')} (classes, preprocessing, how to load)" + _rule_line(out.with_suffix(".json")))
     return 0
 
 
+def _rule_line(description: Path) -> str:
+    """For an open-set export: its rejection rule, as its description records it."""
+    import json
+
+    meta = json.loads(Path(description).read_text())
+    if "reject_score" not in meta:
+        return ""
+    return (f"\n  says unknown when {meta['reject_score']} < {meta['reject_threshold']:.6g}; probs = softmax(logits / {meta['temperature']:.6g}) "
+            f"({meta['reject_rule'].split('; ', 1)[1]})")
+
+
 def _predict(args: argparse.Namespace) -> int:
-    from fgvc_ref.export import parse_box, predict
+    from fgvc_ref.export import Unknown, parse_box, predict
 
     boxes = [parse_box(b) for b in args.box] if args.box else None
     torch_threads(None)
@@ -252,6 +285,10 @@ def _predict(args: argparse.Namespace) -> int:
         if isinstance(answer, str):
             print(f"error: {answer}", file=sys.stderr)
             failed += 1
+            continue
+        if isinstance(answer, Unknown):  # an open-set model's score below its threshold
+            print(f"{path}: unknown ({answer.score_name} {answer.score:.4g} < threshold {answer.threshold:.4g}; it would say "
+                  + ", ".join(f"{name} {100 * p:.1f}%" for name, p in answer.top[:2]) + ")")
             continue
         print(f"{path}: " + ", ".join(f"{name} {100 * p:.1f}%" for name, p in answer))
     return 1 if failed else 0
@@ -390,6 +427,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compute threads (default: the cores other processes leave free, measured at the start; OMP_NUM_THREADS also sets it)")
     t.add_argument("--no-verify-sources", action="store_true", help="do not check the cache's source images (raw data elsewhere)")
     t.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    t.add_argument("--open-set", default=None, metavar="SPLIT",
+                   help="train on a split's known classes only (labels renumbered, names kept), with a validation split of their train "
+                        "images (val_fraction 0.1 if 0): a split JSON file, a shipped split (ssb-stanford-cars, ssb-cub, fashion-mnist) "
+                        "or seeded:SEED[:KNOWN] (docs/evaluation.md, \"Open set\")")
     t.add_argument("--keep-checkpoints", action="store_true",
                    help="keep the training state (checkpoints) of a finished run; by default it keeps final.pt (raw and EMA weights) and the logs")
     t.set_defaults(func=_train)
@@ -440,6 +481,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--pairs", type=int, default=10, help="how many confused pairs to list (default: %(default)s)")
     e.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     e.add_argument("--no-verify-sources", action="store_true", help="do not check the cache's source images")
+    e.add_argument("--open-set", nargs="?", const="recorded", default=None, metavar="SPLIT",
+                   help="a run (or model) trained with --open-set is always evaluated with its split: calibration (NLL, ECE, temperature "
+                        "fitted on its validation split), rejection of the unknown test images (AUROC all/easy/hard, FPR@95, OSCR for "
+                        "msp, msp_ts, max_logit, energy), selective classification, reliability.png; give SPLIT to grade the unknowns "
+                        "by another split with the same known classes; refused for a run trained on all classes")
     e.set_defaults(func=_evaluate)
 
     x = sub.add_parser("export", help="write a finished run's weights as a plain state dict or an ONNX graph, with classes and preprocessing",
@@ -459,6 +505,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--calibration-images", type=int, default=256, help="--int8: train images to calibrate on (default: %(default)s)")
     x.add_argument("--calibration-method", choices=["minmax", "entropy", "percentile"], default="minmax", help="--int8: (default: %(default)s)")
     x.add_argument("--seed", type=int, default=0, help="--int8: the calibration sample's seed (default: %(default)s)")
+    x.add_argument("--reject-score", choices=["max_logit", "energy", "msp", "msp_ts"], default=None,
+                   help="a run trained with --open-set: the score its exported model rejects by (default: max_logit); the model "
+                        "answers unknown when it is below a threshold fitted on the run's validation split")
+    x.add_argument("--reject-tpr", type=float, default=None,
+                   help="a run trained with --open-set: the share of its validation images the threshold keeps (default: 0.95)")
     x.set_defaults(func=_export)
 
     q = sub.add_parser("predict", help="classify image files with an exported model (class names and probabilities)",
@@ -529,6 +580,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--stages", required=True, help="comma-separated stage names")
     k.add_argument("--epochs", type=int, default=None, help="as train --epochs")
     k.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help=SET_HELP)
+    k.add_argument("--open-set", default=None, metavar="SPLIT", help="also check an open-set split's form (as train --open-set)")
     k.set_defaults(func=_check)
     return parser
 

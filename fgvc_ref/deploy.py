@@ -26,6 +26,21 @@ sample of the run's **train** split (never the test split), each image taken as 
 (a box crop whole, a whole image by its centre 7/8) and resized to S; default 256 images, seed 0,
 MinMax ranges. The method, sample size, seed and split are recorded in the metadata.
 
+**A model that can say "unknown".** A run trained on an open-set split (``train --open-set``) is
+exported with three more outputs, computed in the graph from ``logits``, which stays as it is:
+
+    probs   = softmax(logits / T)          float32 N x K, calibrated: T fitted by NLL (temperature scaling)
+    score   = s(logits)                    float32 N, the rejection score: max_logit (default), energy, msp or msp_ts
+    known   = score >= t                   bool N
+
+T and t are constants of the graph, fitted on **this file's own outputs** over the run's validation
+split (the known classes' train images it held out, recomputed as training carved them; never the
+test split): T minimises the NLL there, and t is the highest value of the graph's own ``score`` that
+keeps at least 95% of those images (``--reject-tpr``). So the int8 file, whose logits differ from
+fp32's, fits its own. Both are written into ``metadata_props`` (``fgvc_ref.temperature``,
+``fgvc_ref.reject_score``, ``fgvc_ref.reject_threshold``, ``fgvc_ref.reject_rule``, with the split in
+``fgvc_ref.open_set``). :func:`fgvc_ref.open_set_eval.head` is the same computation in PyTorch.
+
 :class:`OnnxClassifier` runs an exported file in ONNX Runtime and refuses, with a clear message, an
 input of the wrong dtype, layout or size.
 """
@@ -46,6 +61,7 @@ from fgvc_ref.transforms import IMAGENET_MEAN, IMAGENET_STD
 LAYOUTS = ("nhwc", "nchw")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 INPUT, OUTPUT = "pixels", "logits"
+HEAD_OUTPUTS = ("probs", "score", "known")  # an open-set export's outputs beside the logits
 
 
 def _need(module: str):
@@ -72,9 +88,12 @@ class Preprocess(nn.Module):
 
 
 def export_onnx(run_dir: Path | str, out: Path | str, *, weights: str | None = None, layout: str = "nhwc", int8: bool = False,
-                calibration_images: int = 256, calibration_method: str = "minmax", seed: int = 0, data: str | None = None) -> list[Path]:
+                calibration_images: int = 256, calibration_method: str = "minmax", seed: int = 0, data: str | None = None,
+                reject_score: str | None = None, reject_tpr: float | None = None) -> list[Path]:
     """Write ``out`` (fp32 ONNX with its preprocessing) and its description ``out.json`` (:func:`description`); with
-    ``int8``, also ``<out stem>.int8.onnx`` and its ``.json``. Returns the model paths written."""
+    ``int8``, also ``<out stem>.int8.onnx`` and its ``.json``. A run trained with ``--open-set`` gets, in each file, the
+    rejection head of the module docstring (``reject_score``, default max_logit; ``reject_tpr``, default 0.95), fitted on
+    that file's own outputs over the run's validation split. Returns the model paths written."""
     from fgvc_ref.run import preprocessing_of
     from fgvc_ref.run import load_run, num_classes
 
@@ -86,6 +105,7 @@ def export_onnx(run_dir: Path | str, out: Path | str, *, weights: str | None = N
     if out.suffix != ".onnx":
         raise ValueError(f"--out {out}: an ONNX file's name ends in .onnx")
     run = load_run(run_dir, weights)
+    rule = rejection_settings(run, reject_score, reject_tpr)
     spec = data or run.recipe["data"]
     preprocessing, classes = preprocessing_of(spec, run.recipe["image_size"])
     classes = list(run.classes or classes)
@@ -96,19 +116,131 @@ def export_onnx(run_dir: Path | str, out: Path | str, *, weights: str | None = N
     meta = {"format": "fgvc_ref-onnx", "version": 1, "model": run.recipe["model"], "num_classes": k, "classes": classes,
             "weights": run.weights, "run": str(run.path.resolve()), "stage": run.recipe.get("name"), "seed": run.recipe.get("seed"),
             "data": spec, "outside the graph": _crop_rule(preprocessing, size), "preprocessing": preprocessing}
+    validation = validation_pixels(run, spec, size, layout) if rule else None  # before any file is written: refusals leave nothing
     written = [export_graph(run.model, out, size=size, layout=layout, meta=meta)]
-    if int8:
-        try:
+    try:
+        if int8:
             pixels = calibration_pixels(spec, size, layout, calibration_images, seed)
             written.append(quantize(out, pixels, method=calibration_method,
                                     calibration={"images": len(pixels), "seed": seed, "split": "train", "data": spec,
                                                  "preparation": "as validation: a box crop whole, a whole image by its centre 7/8, resized"}))
-        except BaseException:  # all or nothing: no fp32 file left behind by a failed int8 export
+        if rule:  # each file fits its own temperature and threshold, on its own outputs
+            pixels, labels, info = validation
             for path in written:
-                path.unlink(missing_ok=True)
-                description(path).unlink(missing_ok=True)
-            raise
+                add_rejection_head(path, pixels, labels, score_name=rule[0], tpr=rule[1], open_set=run.recipe["open_set"], validation=info)
+    except BaseException:  # all or nothing: no file left behind by a failed int8 export or head
+        for path in written:
+            path.unlink(missing_ok=True)
+            description(path).unlink(missing_ok=True)
+        raise
     return written
+
+
+def rejection_settings(run, score: str | None, tpr: float | None) -> tuple[str, float] | None:
+    """``(score, tpr)`` for a run trained with ``--open-set`` (defaults max_logit, 0.95), None for a run trained on all
+    classes; asking a rejection rule of the latter is refused (it has no unknown classes, nor a rule fitted without them)."""
+    from fgvc_ref.open_set_eval import DEFAULT_SCORE, DEFAULT_TPR, SCORES
+
+    if run.recipe.get("open_set") is None:
+        if score is not None or tpr is not None:
+            raise ValueError(f"{run.path} was trained on all the classes of its data (no train --open-set): there is no rejection rule "
+                             "to export; --reject-score and --reject-tpr go with a run trained with --open-set SPLIT")
+        return None
+    score, tpr = score or DEFAULT_SCORE, DEFAULT_TPR if tpr is None else tpr
+    if score not in SCORES:
+        raise ValueError(f"--reject-score must be one of {', '.join(SCORES)}, got {score!r}")
+    if isinstance(tpr, bool) or not isinstance(tpr, (int, float)) or not 0 < tpr <= 1:
+        raise ValueError(f"--reject-tpr must be in (0, 1], the share of validation images the threshold keeps; got {tpr!r}")
+    return score, float(tpr)
+
+
+def validation_pixels(run, spec: str, size: int, layout: str) -> tuple[np.ndarray, torch.Tensor, dict]:
+    """An open-set run's validation images (:func:`fgvc_ref.evaluate.validation_of`) as the uint8 pixels the graph takes,
+    each taken as training's validation took it and resized to ``size``; their labels; and where they came from."""
+    from fgvc_ref.open_set_eval import validation_of
+    from fgvc_ref.transforms import resized_crop_batch
+
+    images, labels, boxes, _ = validation_of(spec, run.recipe["open_set"], run.recipe["val_fraction"], run.recipe["seed"],
+                                             run.recipe.get("data_fingerprint"), verify_sources=False)
+    x = resized_crop_batch(images, boxes, size)
+    info = {"data": spec, "data_fingerprint": run.recipe.get("data_fingerprint"), "val_fraction": run.recipe["val_fraction"], "seed": run.recipe["seed"], "images": len(labels),
+            "split": "the run's validation split: the known classes' train images it held out (train.carve_validation), never test"}
+    return (x.permute(0, 2, 3, 1) if layout == "nhwc" else x).contiguous().numpy(), labels, info
+
+
+def add_rejection_head(path: Path, pixels: np.ndarray, labels: torch.Tensor, *, score_name: str, tpr: float, open_set: dict,
+                       validation: dict) -> Path:
+    """Append ``probs``, ``score`` and ``known`` (module docstring) to the ONNX model at ``path``, with T and t fitted on
+    its own outputs over the validation ``pixels``, and record them in its metadata and description."""
+    from fgvc_ref.open_set_eval import fit_temperature, rule
+
+    onnx = _need("onnx")
+    temperature = fit_temperature(torch.from_numpy(_run_all(path, pixels)[OUTPUT]), labels)  # on the file's own logits
+    model = onnx.load(str(path))
+    _append_head(model, temperature, score_name, 0.0)
+    scores = torch.from_numpy(_run_all(model, pixels)["score"])  # the graph's own score: t is fitted on exactly what it compares
+    fitted = rule(temperature, score_name, scores, tpr, fitted_on="; both fitted on this file's own outputs")
+    _set_constant(model, "fgvc_ref_reject_threshold", fitted["reject_threshold"])
+    meta = json.loads(description(path).read_text())
+    k = meta["num_classes"]
+    meta.update({key: fitted[key] for key in ("temperature", "reject_score", "reject_threshold", "reject_rule")}, reject_tpr=tpr,
+                open_set=open_set, validation=validation,
+                outputs={OUTPUT: "float32 N x K: the logits, unchanged", "probs": f"float32 N x {k}: softmax(logits / temperature)",
+                         "score": f"float32 N: {score_name}, higher = known", "known": "bool N: score >= reject_threshold"})
+    _finish(path, meta, model)
+    return path
+
+
+def _append_head(model, temperature: float, score_name: str, threshold: float) -> None:
+    """The head's nodes after the graph's logits: Div and Softmax for probs, a reduction for the score, GreaterOrEqual."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    graph = model.graph
+    graph.initializer.extend([numpy_helper.from_array(np.array(temperature, dtype=np.float32), "fgvc_ref_temperature"),
+                              numpy_helper.from_array(np.array(threshold, dtype=np.float32), "fgvc_ref_reject_threshold"),
+                              numpy_helper.from_array(np.array([1], dtype=np.int64), "fgvc_ref_class_axis")])
+
+    def reduce(op: str, x: str, out: str):  # over the class axis; axes became an input in opset 18
+        return (helper.make_node(op, [x, "fgvc_ref_class_axis"], [out], keepdims=0) if opset >= 18
+                else helper.make_node(op, [x], [out], axes=[1], keepdims=0))
+
+    nodes = [helper.make_node("Div", [OUTPUT, "fgvc_ref_temperature"], ["fgvc_ref_scaled_logits"]),
+             helper.make_node("Softmax", ["fgvc_ref_scaled_logits"], ["probs"], axis=1)]
+    if score_name == "max_logit":
+        nodes.append(reduce("ReduceMax", OUTPUT, "score"))
+    elif score_name == "energy":
+        nodes.append(reduce("ReduceLogSumExp", OUTPUT, "score"))
+    elif score_name == "msp_ts":
+        nodes.append(reduce("ReduceMax", "probs", "score"))
+    else:  # msp: the softmax at T = 1
+        nodes += [helper.make_node("Softmax", [OUTPUT], ["fgvc_ref_softmax"], axis=1), reduce("ReduceMax", "fgvc_ref_softmax", "score")]
+    nodes.append(helper.make_node("GreaterOrEqual", ["score", "fgvc_ref_reject_threshold"], ["known"]))
+    graph.node.extend(nodes)
+    logits = next(o for o in graph.output if o.name == OUTPUT).type.tensor_type.shape.dim
+    batch, k = (d.dim_param or d.dim_value for d in logits)
+    graph.output.extend([helper.make_tensor_value_info("probs", TensorProto.FLOAT, [batch, k]),
+                         helper.make_tensor_value_info("score", TensorProto.FLOAT, [batch]),
+                         helper.make_tensor_value_info("known", TensorProto.BOOL, [batch])])
+
+
+def _set_constant(model, name: str, value: float) -> None:
+    from onnx import numpy_helper
+
+    init = next(i for i in model.graph.initializer if i.name == name)
+    init.CopyFrom(numpy_helper.from_array(np.array(value, dtype=np.float32), name))
+
+
+def _run_all(model, pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """Every output of an ONNX model (a path or a ModelProto) on ``pixels``, in batches of 64, in ONNX Runtime."""
+    from fgvc_ref.threads import onnxruntime_options
+
+    ort = _need("onnxruntime")
+    source = str(model) if isinstance(model, Path) else model.SerializeToString()
+    session = ort.InferenceSession(source, onnxruntime_options(None), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    parts = [session.run(names, {INPUT: pixels[i : i + 64]}) for i in range(0, len(pixels), 64)]
+    return {name: np.concatenate([p[j] for p in parts]) for j, name in enumerate(names)}
 
 
 def export_graph(model: nn.Module, out: Path, *, size: int, layout: str = "nhwc", meta: dict) -> Path:
@@ -157,12 +289,13 @@ def _version() -> str:
     return __version__
 
 
-def _finish(path: Path, meta: dict) -> None:
-    """Write ``meta`` into the model's metadata_props (``fgvc_ref.<key>``, JSON values) and beside it as ``.json``; check it."""
+def _finish(path: Path, meta: dict, model=None) -> None:
+    """Write ``meta`` into the model's metadata_props (``fgvc_ref.<key>``, JSON values) and beside it as ``.json``; check it.
+    ``model``: the ModelProto to write at ``path`` (default: the file there)."""
     from fgvc_ref.data.cache import atomic_write
 
     onnx = _need("onnx")
-    model = onnx.load(str(path))
+    model = onnx.load(str(path)) if model is None else model
     del model.metadata_props[:]
     for key, value in meta.items():
         entry = model.metadata_props.add()
@@ -246,24 +379,32 @@ class OnnxClassifier:
         self.meta = {k.removeprefix("fgvc_ref."): json.loads(v) for k, v in props.items() if k.startswith("fgvc_ref.")}
         self.input = self.session.get_inputs()[0]
         self.shape = tuple(self.meta["input"]["shape"][1:])
+        self.outputs = [o.name for o in self.session.get_outputs()]  # logits; and probs, score, known for an open-set export
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        return self.run(pixels, [OUTPUT])[OUTPUT]
+
+    def run(self, pixels: np.ndarray, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+        """The graph's ``outputs`` (default: all of them) on ``pixels``, by name."""
         if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8:
             raise ValueError(f"{self.path.name} takes uint8 pixels, got {getattr(pixels, 'dtype', type(pixels).__name__)}")
         if pixels.ndim != 4 or tuple(pixels.shape[1:]) != self.shape:
             raise ValueError(f"{self.path.name} takes uint8 {self.meta['input']['layout']} images of shape N x "
                              f"{' x '.join(map(str, self.shape))} ({self.meta['input']['colour']}), got shape {tuple(pixels.shape)}; "
                              f"prepare them as its metadata says: {self.meta['outside the graph']}")
-        return self.session.run([OUTPUT], {self.input.name: pixels})[0]
+        names = outputs or self.outputs
+        return dict(zip(names, self.session.run(names, {self.input.name: pixels})))
 
 
-def eval_pixels(images: torch.Tensor, size: int, layout: str = "nhwc") -> np.ndarray:
-    """The uint8 pixels an exported model takes for cache images (uint8 ``N x 3 x S x S``): resized to ``size`` as the
-    trainer's evaluation resizes them (:func:`fgvc_ref.train.eval_batches`, before its normalisation)."""
+def eval_pixels(images: torch.Tensor, size: int, layout: str = "nhwc", boxes: torch.Tensor | None = None) -> np.ndarray:
+    """The uint8 pixels an exported model takes for cache images (uint8 ``N x 3 x S x S``; each ``boxes`` row ``(i, j, h, w)``,
+    default all of it): resized to ``size`` as the trainer's evaluation resizes them (:func:`fgvc_ref.train.eval_batches`,
+    before its normalisation)."""
     from fgvc_ref.transforms import resized_crop_batch, whole_boxes
 
-    if tuple(images.shape[-2:]) != (size, size):
-        images = resized_crop_batch(images, whole_boxes(torch.tensor(images.shape[-2:]).expand(len(images), 2)), size)
+    if boxes is not None or tuple(images.shape[-2:]) != (size, size):
+        boxes = whole_boxes(torch.tensor(images.shape[-2:]).expand(len(images), 2)) if boxes is None else boxes
+        images = resized_crop_batch(images, boxes, size)
     return (images.permute(0, 2, 3, 1) if layout == "nhwc" else images).contiguous().numpy()
 
 

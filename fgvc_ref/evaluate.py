@@ -14,6 +14,12 @@ on the run's own test set its top-1 equals the run's logged last-epoch number. I
 It writes ``evaluation.json``, ``evaluation.md``, ``confusion.png`` (rows normalised, classes in
 that order; needs matplotlib) and ``confused_pairs.png`` (test images of the top pairs: the mistakes
 beside correctly classified images of the class they were taken for) into ``--out``.
+
+A run trained on an open-set split (``train --open-set``) is evaluated on its known test images as
+above, and :mod:`fgvc_ref.open_set_eval` adds its calibration, rejection of the unknown test images
+and selective classification (``open_set``, ``calibration``, ``selective``, ``rule`` in the JSON, and
+``reliability.png``), with the temperature and threshold fitted on the run's validation split,
+recomputed exactly as training carved it (:func:`validation_of`).
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from pathlib import Path
 
 import torch
 
+from fgvc_ref import open_set_eval
 from fgvc_ref.data.cache import atomic_write
-from fgvc_ref.run import Run, load_run, num_classes
+from fgvc_ref.open_set_eval import validation_of
+from fgvc_ref.run import load_run, num_classes, run_logits
 
 
 def confusion_matrix(target: torch.Tensor, predicted: torch.Tensor, k: int) -> torch.Tensor:
@@ -125,36 +133,86 @@ def check_classes(where: str, k: int, names: list[str] | None, loaded, spec: str
                          f"in the {owner}, {loaded.classes[first]!r} in the data")
 
 
-def run_logits(run: Run, images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A run's float32 logits for cache images, exactly as its training evaluated them."""
-    from fgvc_ref.train import predict_logits
+def open_set_test(loaded, split):
+    """A test set split by ``split``: the known images as a TestData (labels renumbered, known class names) and the unknown
+    images with their hard flags."""
+    from fgvc_ref.data.open_set import known_fingerprint, partition
+    from fgvc_ref.data.sources import TestData
 
-    memory_format = torch.channels_last if run.recipe.get("channels_last") else torch.contiguous_format
-    return predict_logits(run.model.to(device=device, memory_format=memory_format), images, size=run.recipe["image_size"],
-                          batch=run.recipe.get("eval_batch_size", 256), device=device, amp=device.type == "cuda",
-                          memory_format=memory_format).cpu()
+    part = partition(loaded.test_labels, split)
+    if not len(part.unknown):
+        raise ValueError(f"{loaded.name}: no unknown test images: {split.name}'s unknown classes have no image in this test set, so "
+                         "there is nothing to reject and no AUROC; evaluate on data holding them")
+    known = TestData(loaded.test_images[part.known], part.known_labels, split.names("known"),
+                     known_fingerprint(loaded.fingerprint, split) if loaded.fingerprint else "", loaded.name)
+    return known, loaded.test_images[part.unknown], part.hard
+
+
+def split_for(recorded: dict | None, asked: str | None, classes: list[str], where: str, known: list[str]):
+    """The split an open-set evaluation uses: the one the run or model recorded (``asked`` None or "recorded"), or the split
+    ``asked`` names, which must know the same classes."""
+    from fgvc_ref.data.open_set import from_record, load_split
+
+    if recorded is None:
+        raise ValueError(f"{where} was trained on all the classes of its data (no train --open-set), so it has no unknown classes to "
+                         "reject: an open-set evaluation needs a run trained with --open-set SPLIT")
+    split = from_record(recorded, classes) if asked in (None, "recorded") else load_split(asked, classes)
+    if split.names("known") != list(known):
+        raise ValueError(f"{split.name} knows other classes than {where} was trained on ({len(split.known)} known vs {len(known)}); "
+                         "an open-set evaluation keeps the known classes of the run")
+    return split
 
 
 def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str | None = None, out: Path | str | None = None,
-                 device: str | None = None, pairs: int = 10, verify_sources: bool = True) -> dict:
+                 device: str | None = None, pairs: int = 10, verify_sources: bool = True, open_set: str | None = None) -> dict:
     """Evaluate a finished run on ``data`` (default: the run's own data spec) and write the results to ``out``
     (default ``RUN_DIR/evaluation-<weights>`` on the run's own data, ``RUN_DIR/evaluation-<weights>-on-<data>`` on other
-    data, so that one never replaces the other); returns what ``evaluation.json`` holds."""
+    data, so that one never replaces the other); returns what ``evaluation.json`` holds. A run trained with ``--open-set``
+    is evaluated on its known test images and gets its open-set metrics (module docstring), by its recorded split or the
+    split ``open_set`` names (same known classes); ``open_set`` for a run trained on all classes is refused."""
     from fgvc_ref.run import preprocessing_of
 
     run = load_run(run_dir, weights)
     spec = data or run.recipe["data"]
+    recorded = run.recipe.get("open_set")
+    if open_set is not None and recorded is None:
+        split_for(None, open_set, [], str(run.path), [])  # refused: nothing to reject
     k = num_classes(run.model.state_dict())
     preprocessing, names = preprocessing_of(run.recipe["data"], run.recipe["image_size"]) if is_photo_folder(spec) else ({}, None)
-    loaded = test_set(spec, preprocessing=preprocessing, classes=list(run.classes or names or []), trained_on=run.recipe["data"],
-                      verify_sources=verify_sources)
-    check_classes(str(run.path), k, run.classes, loaded, spec)
-    logits = run_logits(run, loaded.test_images, torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
-    same = loaded.fingerprint == run.recipe.get("data_fingerprint")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    folder = f"evaluation-{run.weights}"
+    if recorded is None:
+        loaded = test_set(spec, preprocessing=preprocessing, classes=list(run.classes or names or []), trained_on=run.recipe["data"],
+                          verify_sources=verify_sources)
+        same = loaded.fingerprint == run.recipe.get("data_fingerprint")
+        check_classes(str(run.path), k, run.classes, loaded, spec)
+        logits, extra = run_logits(run, loaded.test_images, dev), {}
+    else:  # the known test images as above; the validation split, recomputed, to fit on; the unknown test images to reject
+        val_x, val_y, val_boxes, own = validation_of(run.recipe["data"], recorded, run.recipe["val_fraction"], run.recipe["seed"],
+                                                     run.recipe.get("data_fingerprint"), verify_sources=verify_sources)
+        full = _as_test(own) if spec == run.recipe["data"] else test_set(spec, preprocessing=preprocessing, classes=list(names or own.classes),
+                                                                        trained_on=run.recipe["data"], verify_sources=verify_sources)
+        same = full.fingerprint == own.fingerprint
+        split = split_for(recorded, open_set, list(full.classes), str(run.path), run.classes or [])
+        if split.sha256 != recorded["sha256"]:  # another grading of the unknowns: its own folder
+            folder += f"-split-{slug(split.name)}"
+        loaded, unknown, hard = open_set_test(full, split)
+        check_classes(str(run.path), k, run.classes, loaded, spec)
+        logits = run_logits(run, loaded.test_images, dev)
+        extra = open_set_eval.evaluate(logits, loaded.test_labels, run_logits(run, unknown, dev), hard,
+                                       run_logits(run, val_x, dev, val_boxes), val_y)
+        extra["open_set_split"] = {**split.record(), "validation": {"data": run.recipe["data"], "val_fraction": run.recipe["val_fraction"],
+                                                                     "seed": run.recipe["seed"]}}
     header = {"run": str(run.path), "model_file": None, "stage": run.recipe.get("name"), "seed": run.recipe.get("seed"),
-              "weights": run.weights, "data": spec, "same_data_as_training": same}
-    default = run.path / (f"evaluation-{run.weights}" if same else f"evaluation-{run.weights}-on-{slug(spec)}")
+              "weights": run.weights, "data": spec, "same_data_as_training": same, **extra}
+    default = run.path / (folder if same else f"{folder}-on-{slug(spec)}")
     return report(logits, loaded, header, Path(out) if out else default, pairs)
+
+
+def _as_test(data):
+    from fgvc_ref.data.sources import TestData
+
+    return TestData(data.test_images, data.test_labels, data.classes, data.fingerprint, data.name)
 
 
 def slug(spec: str) -> str:
@@ -165,24 +223,52 @@ def slug(spec: str) -> str:
 
 
 def evaluate_model(path: Path | str, data: str | None = None, *, out: Path | str | None = None, pairs: int = 10,
-                   verify_sources: bool = True, device: str | None = None) -> dict:
+                   verify_sources: bool = True, device: str | None = None, open_set: str | None = None) -> dict:
     """Evaluate an exported model (``.onnx`` in ONNX Runtime, or ``.pt`` with its ``.json``) on ``data`` (default: the data
     its run was trained on) with the run's own test split and preprocessing, and measure its agreement with the run's
     PyTorch model when the run folder is there: the share of identical top-1 answers and the max and mean absolute
     logit difference. Writes as :func:`evaluate_run` does, to ``out`` (default beside the model: ``model-onnx-evaluation/`` for
-    ``model.onnx``, ``model-int8-onnx-evaluation/`` for ``model.int8.onnx``, ``model-pt-evaluation/`` for ``model.pt``)."""
+    ``model.onnx``, ``model-int8-onnx-evaluation/`` for ``model.int8.onnx``, ``model-pt-evaluation/`` for ``model.pt``).
+    A model exported from an open-set run gets the same open-set metrics as its run, from its own outputs (its validation
+    logits recomputed from the run's data), and its own rule measured on test (``exported_rule``)."""
     from fgvc_ref.export import exported_predictor
+    from fgvc_ref.run import preprocessing_of
 
     path = Path(path)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    predict, meta = exported_predictor(path, device)
+    predict, meta = exported_predictor(path, device, outputs=True)
     spec = data or meta["data"]
-    loaded = test_set(spec, preprocessing=meta["preprocessing"], classes=meta["classes"], trained_on=meta["data"], verify_sources=verify_sources)
+    recorded = meta.get("open_set")
+    if open_set is not None and recorded is None:
+        split_for(None, open_set, [], str(path), [])  # refused: nothing to reject
+    extra = {}
+    if recorded is None:
+        loaded = test_set(spec, preprocessing=meta["preprocessing"], classes=meta["classes"], trained_on=meta["data"], verify_sources=verify_sources)
+    else:
+        v = meta["validation"]
+        val_x, val_y, val_boxes, own = validation_of(v["data"], recorded, v["val_fraction"], v["seed"], v.get("data_fingerprint"),
+                                                     verify_sources=verify_sources)
+        if spec == v["data"]:
+            full = _as_test(own)
+        else:
+            names = preprocessing_of(meta["data"], meta["preprocessing"]["image_size"])[1] if is_photo_folder(spec) else own.classes
+            full = test_set(spec, preprocessing=meta["preprocessing"], classes=list(names), trained_on=meta["data"], verify_sources=verify_sources)
+        split = split_for(recorded, open_set, list(full.classes), str(path), meta["classes"])
+        loaded, unknown, hard = open_set_test(full, split)
     check_classes(str(path), meta["num_classes"], meta["classes"], loaded, spec, owner="model")
-    logits = predict(loaded.test_images)
+    outputs = predict(loaded.test_images)
+    logits = outputs["logits"].float()
+    if recorded is not None:
+        unknown_out = predict(unknown)
+        extra = open_set_eval.evaluate(logits, loaded.test_labels, unknown_out["logits"].float(), hard, predict(val_x, val_boxes)["logits"].float(),
+                                       val_y, score_name=meta["reject_score"], tpr=meta["reject_tpr"])
+        extra["open_set_split"] = {**split.record(), "validation": meta["validation"]}
+        extra["exported_rule"] = {**{k: meta[k] for k in ("temperature", "reject_score", "reject_threshold", "reject_tpr", "reject_rule")},
+                                  "test_known_kept": float(outputs["known"].double().mean()),
+                                  "test_unknown_accepted": float(unknown_out["known"].double().mean())}
     header = {"run": meta.get("run"), "model_file": str(path), "precision": meta.get("precision", "fp32"), "stage": meta.get("stage"),
               "seed": meta.get("seed"), "weights": meta.get("weights"), "data": spec, "same_data_as_training": spec == meta.get("data"),
-              "agreement": agreement(logits, loaded.test_images, meta, device)}
+              "agreement": agreement(logits, loaded.test_images, meta, device), **extra}
     return report(logits, loaded, header, Path(out) if out else path.with_name(f"{path.name.replace('.', '-')}-evaluation"), pairs)
 
 
@@ -219,6 +305,9 @@ def report(logits: torch.Tensor, loaded, header: dict, out: Path, pairs: int) ->
     atomic_write(out / "evaluation.json", lambda f: f.write(json.dumps(result, indent=1).encode()))
     pictures = [p for p in (_confusion_figure(result, out / "confusion.png"),
                             _pairs_strip(result, loaded.test_images, loaded.test_labels, predicted, out / "confused_pairs.png")) if p]
+    if "calibration" in result:
+        pictures += [p for p in (open_set_eval.reliability_figure(result["calibration"], out / "reliability.png",
+                                                                  f"reliability on {result['images']} known test images of {Path(str(result['data'])).name or result['data']}"),) if p]
     atomic_write(out / "evaluation.md", lambda f: f.write(_markdown(result, pictures).encode()))
     return result
 
@@ -234,6 +323,17 @@ def _markdown(r: dict, pictures: list[str]) -> str:
         lines.append(f"- Agreement with {a['reference']}: identical top-1 on {a['top1_identical']:.2f}% of the images; logits differ by at "
                      f"most {a['max_abs_logit_diff']:.3g}, {a['mean_abs_logit_diff']:.3g} on average" if a else
                      "- Agreement with the run's PyTorch model: not measured (the run folder named in the model's metadata is not here)")
+    if "open_set" in r:
+        s = r["open_set_split"]
+        lines += ["", "## Open set: calibration, rejection, selective classification", "",
+                  f"Split `{s['split']}` (sha256 {s['sha256'][:12]}): {len(s['known'])} known classes, unknown easy {s['unknown_easy']}, "
+                  f"hard {s['unknown_hard']}; temperature and threshold fitted on the validation split (val_fraction "
+                  f"{s['validation']['val_fraction']}, seed {s['validation']['seed']}), never on test. Percent unless said.", "", "```text",
+                  *open_set_eval.lines(r), "```"]
+        if "exported_rule" in r:
+            e = r["exported_rule"]
+            lines.append(f"- The model's own rule ({e['reject_score']} >= {e['reject_threshold']:.6g}, T = {e['temperature']:.6g}) on test: "
+                         f"{100 * e['test_known_kept']:.1f}% of known kept, {100 * e['test_unknown_accepted']:.1f}% of unknown accepted")
     lines += ["", "## Most confused pairs", "", "| true class | predicted as | images | share of the true class |", "|---|---|---|---|"]
     lines += [f"| {p['true']} | {p['predicted']} | {p['count']} | {100 * p['share_of_true_class']:.1f}% |" for p in r["most_confused"]]
     lines += ["", "## Per-class accuracy (lowest first)", "", "| class | images | correct | top-1 |", "|---|---|---|---|"]

@@ -19,6 +19,12 @@ model loads it with no fgvc_ref code::
 
 ``predict`` applies exactly that (the same functions as ``prepare`` and the trainer's evaluation), so
 an image from a run's test split gets the logits evaluation gave it.
+
+A run trained with ``--open-set`` exports its rejection rule too: ``model.json`` gets ``temperature``,
+``reject_score``, ``reject_threshold``, ``reject_rule`` and ``open_set``, fitted on the exported
+network's logits over the run's validation split (the ONNX export fits each file on its own outputs,
+:mod:`fgvc_ref.deploy`), and ``predict`` answers "unknown" for an image whose score is below the
+threshold, else its top classes by the temperature-scaled probabilities.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import re
 import sys
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -36,11 +43,15 @@ from fgvc_ref.data.cache import atomic_write
 from fgvc_ref.data.records import DatasetError
 
 
-def export_run(run_dir: Path | str, out: Path | str, *, weights: str | None = None, data: str | None = None) -> Path:
-    """Write ``out`` (a plain state dict) and ``out`` with suffix ``.json`` (classes, preprocessing); returns ``out``."""
+def export_run(run_dir: Path | str, out: Path | str, *, weights: str | None = None, data: str | None = None,
+               reject_score: str | None = None, reject_tpr: float | None = None) -> Path:
+    """Write ``out`` (a plain state dict) and ``out`` with suffix ``.json`` (classes, preprocessing, and for a run trained
+    with ``--open-set`` its rejection rule, module docstring); returns ``out``."""
+    from fgvc_ref.deploy import rejection_settings
     from fgvc_ref.run import load_run, num_classes, preprocessing_of
 
     run = load_run(run_dir, weights)
+    settings = rejection_settings(run, reject_score, reject_tpr)
     out = Path(out)
     if out.suffix == ".json":
         raise ValueError(f"--out {out}: give the weights file's name (e.g. model.pt); its .json is written beside it")
@@ -58,10 +69,25 @@ def export_run(run_dir: Path | str, out: Path | str, *, weights: str | None = No
             "load": (f"torchvision.models.get_model({name!r}, num_classes={len(classes)}).load_state_dict(torch.load({out.name!r}, weights_only=True))"
                      if name not in ("efficientnet_lite0", "tiny_cnn", "tiny_bn_cnn") else
                      f"fgvc_ref.model.build_model({name!r}, {len(classes)}).load_state_dict(torch.load({out.name!r}, weights_only=True))")}
+    if settings:
+        meta.update(_rejection_rule(run, data or run.recipe["data"], *settings))
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda f: torch.save(state, f))
     atomic_write(out.with_suffix(".json"), lambda f: f.write(json.dumps(meta, indent=1).encode()))
     return out
+
+
+def _rejection_rule(run, spec: str, score_name: str, tpr: float) -> dict:
+    """The rule of an open-set run's state-dict export, fitted on its network's logits over the run's validation split."""
+    from fgvc_ref.open_set_eval import fit_rule, validation_of
+    from fgvc_ref.run import run_logits
+
+    images, labels, boxes, _ = validation_of(spec, run.recipe["open_set"], run.recipe["val_fraction"], run.recipe["seed"],
+                                             run.recipe.get("data_fingerprint"), verify_sources=False)
+    fitted = fit_rule(run_logits(run, images, torch.device("cpu"), boxes), labels, score_name, tpr)
+    return {**{k: fitted[k] for k in ("temperature", "reject_score", "reject_threshold", "reject_rule")}, "reject_tpr": tpr, "open_set": run.recipe["open_set"],
+            "validation": {"data": spec, "data_fingerprint": run.recipe.get("data_fingerprint"), "val_fraction": run.recipe["val_fraction"], "seed": run.recipe["seed"], "images": len(labels),
+                           "split": "the run's validation split: the known classes' train images it held out (train.carve_validation), never test"}}
 
 
 def load_exported(path: Path | str) -> tuple[torch.nn.Module, dict]:
@@ -91,12 +117,16 @@ def load_exported(path: Path | str) -> tuple[torch.nn.Module, dict]:
     return model.eval(), meta
 
 
-def exported_predictor(path: Path | str, device: torch.device, threads: int | None = None):
-    """``(logits, meta)`` for an exported model: ``logits(images)`` gives float32 ``N x K`` logits for uint8 ``N x 3 x S x S``
-    stored images, each resized to the model's size as the run's evaluation resizes it. A ``.onnx`` file runs in ONNX
-    Runtime (``threads``; the graph normalises the pixels itself), any other file is a state dict with its ``.json``
-    (:func:`load_exported`) run in PyTorch on ``device``. Used by ``predict``, ``evaluate`` and ``bench``."""
+def exported_predictor(path: Path | str, device: torch.device, threads: int | None = None, *, outputs: bool = False):
+    """``(run, meta)`` for an exported model: ``run(images, boxes=None)`` gives float32 ``N x K`` logits for uint8
+    ``N x 3 x S x S`` stored images (each ``boxes`` row ``(i, j, h, w)``, default all of it), resized to the model's size as
+    the run's evaluation resizes them; with ``outputs``, a dict: ``logits``, and ``probs``, ``score`` and ``known`` for a
+    model exported from an open-set run (the ONNX graph's own outputs; for a state dict,
+    :func:`fgvc_ref.open_set_eval.head` with its metadata's rule). A ``.onnx`` file runs in ONNX Runtime (``threads``; the
+    graph normalises the pixels itself), any other file is a state dict with its ``.json`` (:func:`load_exported`) run in
+    PyTorch on ``device``. Used by ``predict``, ``evaluate`` and ``bench``."""
     from fgvc_ref.deploy import OnnxClassifier, eval_pixels
+    from fgvc_ref.open_set_eval import head
     from fgvc_ref.train import predict_logits
 
     path = Path(path)
@@ -104,13 +134,25 @@ def exported_predictor(path: Path | str, device: torch.device, threads: int | No
         model = OnnxClassifier(path, threads=threads)
         layout = model.meta["input"]["layout"].lower()
         size = model.meta["input"]["shape"][1] if layout == "nhwc" else model.meta["input"]["shape"][2]
-        return (lambda images: torch.from_numpy(np.concatenate([model(eval_pixels(images[i : i + 64], size, layout))
-                                                                for i in range(0, len(images), 64)])).float()), model.meta
+        names = model.outputs if outputs else ["logits"]
+
+        def run(images, boxes=None):
+            parts = [model.run(eval_pixels(images[i : i + 64], size, layout, None if boxes is None else boxes[i : i + 64]), names)
+                     for i in range(0, len(images), 64)]
+            got = {n: torch.from_numpy(np.concatenate([p[n] for p in parts])) for n in names}
+            return got if outputs else got["logits"].float()
+        return run, model.meta
     net, meta = load_exported(path)
     fmt = torch.channels_last if meta.get("channels_last") else torch.contiguous_format
     net = net.to(device=device, memory_format=fmt)
-    return (lambda images: predict_logits(net, images, size=meta["preprocessing"]["image_size"], batch=256, device=device,
-                                          amp=device.type == "cuda", memory_format=fmt).cpu()), meta
+
+    def run(images, boxes=None):
+        logits = predict_logits(net, images, size=meta["preprocessing"]["image_size"], batch=256, device=device,
+                                amp=device.type == "cuda", memory_format=fmt, boxes=boxes).cpu()
+        if not outputs:
+            return logits
+        return {"logits": logits, **(head(logits, meta["temperature"], meta["reject_score"], meta["reject_threshold"]) if "reject_score" in meta else {})}
+    return run, meta
 
 
 def parse_box(text: str) -> tuple[int, int, int, int]:
@@ -171,14 +213,24 @@ def image_files(paths: list[str]) -> tuple[list[str], str | None]:
     return files, junk_note(skipped, examples, ", ".join(p for p in paths if Path(p).is_dir()))
 
 
+class Unknown(NamedTuple):
+    """``predict``'s answer for an image an open-set model rejects: its score is below the threshold."""
+
+    score: float
+    threshold: float
+    score_name: str
+    top: list  # [(class, probability), ...], what it would have said
+
+
 def predict(model_path: Path | str, images: list[str], *, boxes: list | None = None, topk: int = 5, device: str | None = None):
     """For each image file (a folder stands for its image files): ``(path, [(class, probability), ...])``, the ``topk``
-    classes by their probability over all K classes (softmax of the logits), or ``(path, error message)``. ``model_path``:
+    classes by their probability over all K classes (softmax of the logits; of the logits / T for a model exported from an
+    open-set run), ``(path, Unknown(...))`` for an image such a model rejects, or ``(path, error message)``. ``model_path``:
     a ``.pt`` export with its ``.json`` (PyTorch), or an ``.onnx`` export (ONNX Runtime, fp32 or int8). Images are
     read in the displayed frame (EXIF orientation applied; a box is in that frame). Warns (:class:`BoxExpected`) when the
     model was trained and evaluated on box crops and no box is given."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    logits_of, meta = exported_predictor(model_path, device)
+    outputs_of, meta = exported_predictor(model_path, device, outputs=True)
     if boxes and any(Path(p).is_dir() for p in images):
         raise ValueError("--box goes with image files, one per file, not with a folder")
     images, note = image_files(list(images))
@@ -203,8 +255,12 @@ def predict(model_path: Path | str, images: list[str], *, boxes: list | None = N
         except (DatasetError, OSError) as e:
             results.append((path, f"{e}"))
     if stored:
-        logits = logits_of(torch.stack(stored))
-        top = logits.softmax(1).topk(min(topk, meta["num_classes"]), dim=1)
+        out = outputs_of(torch.stack(stored))
+        probs = out["probs"] if "probs" in out else out["logits"].softmax(1)
+        top = probs.topk(min(topk, meta["num_classes"]), dim=1)
         for row, k in enumerate(where):
-            results[k] = (images[k], [(meta["classes"][c], float(v)) for v, c in zip(top.values[row], top.indices[row])])
+            answer = [(meta["classes"][c], float(v)) for v, c in zip(top.values[row], top.indices[row])]
+            if "known" in out and not bool(out["known"][row]):
+                answer = Unknown(float(out["score"][row]), meta["reject_threshold"], meta["reject_score"], answer)
+            results[k] = (images[k], answer)
     return results

@@ -9,6 +9,11 @@ PNG plots of the cumulative progression, the LR per epoch and the learning curve
 and resumed reproduction renders it byte for byte like an uninterrupted one. With ``section``, the
 report replaces the block between ``<!-- report:SECTION:begin -->`` and ``<!-- report:SECTION:end -->``
 in the output file (appending it if absent), so RESULTS.md can hold several generated reports.
+
+Runs trained with ``--open-set`` and evaluated (``evaluate RUN --open-set``, which reproduce.sh runs)
+add a rejection-and-calibration table per stage (:func:`open_set_tables`) from each run's
+``evaluation-<weights>/evaluation.json``: mean +- sd over seeds and Welch's verdict against the
+previous stage, deterministic given those files (their numbers are kept in the runs JSON).
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ def collect(runs: Path) -> dict[str, list[dict]]:
         run = summary_path.parent
         record = {"summary": json.loads(summary_path.read_text()), "recipe": _json(run / "recipe.json"), "env": _json(run / "env.json"),
                   "metrics": [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] if (run / "metrics.jsonl").exists() else []}
+        evaluation = _json(run / f"evaluation-{record['summary'].get('reported', 'raw')}" / "evaluation.json")
+        if "open_set" in evaluation:
+            record["open_set"] = open_set_record(evaluation)
         out.setdefault(record["summary"]["stage"], []).append(record)
     return _in_recipe_order(out)
 
@@ -49,6 +57,86 @@ def _in_recipe_order(stages: dict[str, list[dict]]) -> dict[str, list[dict]]:
 
 def _json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def open_set_record(evaluation: dict) -> dict:
+    """What the report keeps of an open-set evaluation: its numbers, not its per-image lists or reliability bins."""
+    split = evaluation["open_set_split"]
+    return {"top1": evaluation["top1"], "open_set": evaluation["open_set"], "selective": evaluation["selective"],
+            "calibration": {k: v for k, v in evaluation["calibration"].items() if not k.startswith("reliability")},
+            "rule": {k: v for k, v in evaluation["rule"].items() if k != "reject_rule"}, "images": evaluation["open_set_images"],
+            "split": {k: split[k] for k in ("split", "sha256", "known", "unknown_easy", "unknown_hard")}}
+
+
+# (column title, where in the open-set record, scale): fractions shown in percent, NLL in nats, T as it is
+REJECTION_COLUMNS = (("top-1, known", ("top1",), 1), ("AUROC MSP", ("open_set", "msp", "auroc"), 100),
+                     ("AUROC MSP+TS", ("open_set", "msp_ts", "auroc"), 100), ("AUROC max logit", ("open_set", "max_logit", "auroc"), 100),
+                     ("AUROC energy", ("open_set", "energy", "auroc"), 100), ("AUROC max logit, easy", ("open_set", "max_logit", "auroc_easy"), 100),
+                     ("AUROC max logit, hard", ("open_set", "max_logit", "auroc_hard"), 100), ("FPR@95 max logit", ("open_set", "max_logit", "fpr95"), 100),
+                     ("OSCR max logit", ("open_set", "max_logit", "oscr"), 100))
+CALIBRATION_COLUMNS = (("NLL", ("calibration", "nll"), 1), ("ECE", ("calibration", "ece"), 100), ("T", ("calibration", "temperature"), 1),
+                       ("NLL after T", ("calibration", "nll_ts"), 1), ("ECE after T", ("calibration", "ece_ts"), 100),
+                       ("AURC MSP", ("selective", "msp", "aurc"), 100), ("acc. at 90% coverage, MSP", ("selective", "msp", "accuracy_at_90"), 100),
+                       ("rule: known kept", ("rule", "test_known_kept"), 100), ("rule: unknown accepted", ("rule", "test_unknown_accepted"), 100))
+STEP_COLUMNS = (("AUROC max logit", ("open_set", "max_logit", "auroc"), 100), ("AUROC max logit, hard", ("open_set", "max_logit", "auroc_hard"), 100),
+                ("FPR@95 max logit", ("open_set", "max_logit", "fpr95"), 100), ("OSCR max logit", ("open_set", "max_logit", "oscr"), 100),
+                ("AUROC MSP", ("open_set", "msp", "auroc"), 100), ("ECE", ("calibration", "ece"), 100), ("ECE after T", ("calibration", "ece_ts"), 100),
+                ("NLL", ("calibration", "nll"), 1), ("AURC MSP", ("selective", "msp", "aurc"), 100))
+
+
+def _values(runs: list[dict], path: tuple[str, ...], scale: float) -> list[float]:
+    out = []
+    for r in runs:
+        v = r["open_set"]
+        for key in path:
+            v = v[key]
+        if v is not None:
+            out.append(v * scale)
+    return out
+
+
+def _cell(values: list[float], digits: int) -> str:
+    if not values:
+        return "n/a"
+    mean, std = _mean_std(values)
+    return f"{mean:.{digits}f} +- {std:.{digits}f}" if std is not None else f"{mean:.{digits}f} (1 seed)"
+
+
+def open_set_tables(stages: dict[str, list[dict]]) -> str:
+    """Per stage, over the seeds whose open-set evaluation is there: rejection, calibration and selective classification
+    (mean +- sample sd), then each metric's step against the previous adopted stage (Welch's t, :mod:`fgvc_ref.stats`)."""
+    from fgvc_ref.stats import welch
+
+    rows = {s: [r for r in runs if r.get("open_set")] for s, runs in stages.items()}
+    rows = {s: runs for s, runs in rows.items() if runs}
+    if not rows:
+        return ""
+    digits = lambda title: 3 if title.startswith(("NLL", "T")) else 1
+    blocks = []
+    for columns in (REJECTION_COLUMNS, CALIBRATION_COLUMNS):
+        lines = ["| # | stage | seeds | " + " | ".join(t for t, _, _ in columns) + " |", "|---|---|---|" + "---|" * len(columns)]
+        for stage, runs in rows.items():
+            number = list(STAGES).index(stage) if stage in STAGES else "-"
+            lines.append(f"| {number} | {stage} | {len(runs)} | " + " | ".join(_cell(_values(runs, path, scale), digits(t))
+                                                                          for t, path, scale in columns) + " |")
+        blocks.append("\n".join(lines))
+    adopted = [s for s in rows if s in STAGES]
+    steps = ["| step | seeds | " + " | ".join(t for t, _, _ in STEP_COLUMNS) + " |", "|---|---|" + "---|" * len(STEP_COLUMNS)]
+    for a, b in zip(adopted, adopted[1:]):
+        cells = []
+        for title, path, scale in STEP_COLUMNS:
+            x, y = _values(rows[a], path, scale), _values(rows[b], path, scale)
+            if len(x) < 2 or len(y) < 2:
+                cells.append("n/a")
+                continue
+            w = welch(x, y)
+            p = "< 0.001" if w.p < 0.001 else f"{w.p:.3f}"
+            cells.append(f"{w.diff:+.{digits(title)}f} (p {p}{', yes' if w.distinguishable else ''})")
+        seeds = f"{len(rows[a])}" if len(rows[a]) == len(rows[b]) else f"{len(rows[a])} / {len(rows[b])}"
+        steps.append(f"| {b} vs {a} | {seeds} | " + " | ".join(cells) + " |")
+    if len(steps) > 2:
+        blocks.append("Each step against the previous stage: the difference of means, Welch's two-sided p over seeds, and \"yes\" where its 95% interval excludes 0.\n\n" + "\n".join(steps))
+    return "\n\n".join(blocks)
 
 
 def _mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -140,11 +228,41 @@ def render(stages: dict[str, list[dict]], *, command: str | None, title: str, pl
         *(["Is each step real? Welch's t interval over seeds for the difference of mean top-1 (not a bootstrap; "
            "fgvc_ref/stats.py). The last column uses the pooled per-seed spread measured here for the two stages.", "",
            sig, ""] if sig else []),
+        *(open_set_section(stages)),
         "Wall time of training per stage (sum over seeds, seconds): "
         + ", ".join(f"{s} {sum(r['summary'].get('train_s') or 0 for r in runs):.0f}" for s, runs in stages.items()) + ".", "",
     ]
     lines += [f"![{Path(p).stem}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def open_set_section(stages: dict[str, list[dict]]) -> list[str]:
+    """The rejection-and-calibration tables with what a reader needs to read them (nothing when no run was evaluated so)."""
+    tables = open_set_tables(stages)
+    if not tables:
+        return []
+    first = next(r["open_set"] for runs in stages.values() for r in runs if r.get("open_set"))
+    split, n = first["split"], first["images"]
+    return ["### Does the model know when it does not know? Rejection and calibration per stage", "",
+            f"- Split `{split['split']}` (sha256 {split['sha256'][:12]}): {len(split['known'])} known classes; unknown easy "
+            f"{', '.join(split['unknown_easy']) or 'none'}; hard {', '.join(split['unknown_hard']) or 'none'}. Test images per run: "
+            f"{n['known']} known, {n['unknown_easy']} easy and {n['unknown_hard']} hard unknown; the temperature T and the rule's "
+            f"threshold are fitted on the run's validation split ({n['validation']} known train images held out), never on test.",
+            "- Percent unless said; NLL in nats. AUROC: the chance a known test image scores above an unknown one (50 = chance); "
+            "FPR@95: the share of unknown images accepted at the threshold keeping 95% of the known; OSCR: the area under correct "
+            "known accepted against unknown accepted; AURC (lower is better) and accuracy at 90% coverage rank the known test images "
+            "by MSP. The rule: max logit >= the threshold keeping 95% of the validation images, applied to test. Each run is "
+            "evaluated with its reported weights (the EMA's for the ema stage). docs/evaluation.md defines each metric.",
+            *_bound_note(stages), "", tables, ""]
+
+
+def _bound_note(stages: dict[str, list[dict]]) -> list[str]:
+    """The runs whose temperature ended at its search bound (their validation NLL has no minimum inside it)."""
+    hits = [f"{s} seed {r['summary']['seed']}" for s, runs in stages.items() for r in runs
+            if r.get("open_set") and r["open_set"]["calibration"].get("temperature_at_bound")]
+    return [f"- T ended at its search bound (0.05 or 20) for {', '.join(hits)}: the validation NLL had no minimum inside the "
+            "interval (every validation image right by a wide margin drives T to 0.05), so temperature scaling there fits the "
+            "validation split, not the model: its NLL and ECE after T can be worse on test than before."] if hits else []
 
 
 def num_classes_of(recipe: dict) -> int | None:

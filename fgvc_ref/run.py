@@ -78,3 +78,13 @@ def preprocessing_of(spec: str, image_size: int) -> tuple[dict, list[str]]:
     trim = trims.pop() if len(trims) == 1 else 0  # FGVC-Aircraft: every image loses its 20-row banner
     return ({"kind": "cache", "stored_size": int(manifest["image_size"]), "trim_bottom": trim, "test_images_had_boxes": boxes, **common},
             list(manifest["classes"]))
+
+
+def run_logits(run: Run, images: torch.Tensor, device: torch.device, boxes: torch.Tensor | None = None) -> torch.Tensor:
+    """A run's float32 logits for cache images (each ``boxes`` row, default all of it), exactly as its training evaluated them."""
+    from fgvc_ref.train import predict_logits
+
+    memory_format = torch.channels_last if run.recipe.get("channels_last") else torch.contiguous_format
+    return predict_logits(run.model.to(device=device, memory_format=memory_format), images, size=run.recipe["image_size"],
+                          batch=run.recipe.get("eval_batch_size", 256), device=device, amp=device.type == "cuda",
+                          memory_format=memory_format, boxes=boxes).cpu()

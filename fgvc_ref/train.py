@@ -292,7 +292,8 @@ def _train(recipe: Recipe, data: Data, out: Path, *, seed: int, device: str | No
     path = recipe.path if recipe.path != "auto" else ("reference" if recipe.policy == "autoaugment" else "fast")
     splits = _split(data, recipe, seed, place.device if path == "fast" else None)
     trainee = _build(recipe, len(data.classes), seed, place)
-    identity = {"recipe": as_dict(recipe), "data": data.fingerprint, "seed": seed, "world_size": place.world}
+    identity = {"recipe": as_dict(recipe), "data": data.fingerprint, "seed": seed, "world_size": place.world,
+                "open_set": data.open_set["sha256"] if data.open_set else None}
     if (out / FINAL).exists():
         return _finished_already(out, identity, rank=place.rank, keep_checkpoints=keep_checkpoints, progress=progress)
     state = _resume(out, identity, trainee, place.rank)
@@ -351,18 +352,30 @@ def _place(recipe: Recipe, device: str | None) -> _Place:
     return _Place(device, device.type == "cuda", memory_format, rank, world)
 
 
-def _split(data: Data, recipe: Recipe, seed: int, device: torch.device | None) -> _Splits:
-    """Train / validation (``recipe.val_fraction`` of each class, :func:`split_validation`) / test; the train part moved
-    to ``device`` (the fast path) when given."""
-    train_idx, val_idx = (split_validation(data.train_labels, recipe.val_fraction, seed) if recipe.val_fraction > 0
+def carve_validation(data: Data, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The run's split of ``data``'s train images: the indices it trains on, the indices it holds out for validation
+    (``fraction`` of each class, :func:`split_validation`; none when 0) and the box ``(i, j, h, w)`` each validation image
+    is evaluated by. Validation images are stored as train images: a box crop is evaluated whole, a whole image by its
+    centre crop (7/8). An open-set evaluation fits its temperature and threshold on exactly these images."""
+    train_idx, val_idx = (split_validation(data.train_labels, fraction, seed) if fraction > 0
                           else (torch.arange(len(data.train_labels)), torch.arange(0)))
     n, S = len(data.train_labels), data.train_images.shape[-1]
     sizes = data.train_sizes if data.train_sizes is not None else torch.tensor([S, S]).expand(n, 2)
     cropped = data.train_cropped if data.train_cropped is not None else torch.ones(n, dtype=torch.bool)
+    return train_idx, val_idx, torch.where(cropped[val_idx].unsqueeze(1), whole_boxes(sizes[val_idx]), centre_crop_boxes(sizes[val_idx]))
+
+
+def _split(data: Data, recipe: Recipe, seed: int, device: torch.device | None) -> _Splits:
+    """Train / validation (:func:`carve_validation`) / test; the train part moved to ``device`` (the fast path) when given."""
+    train_idx, val_idx, val_boxes = carve_validation(data, recipe.val_fraction, seed)
+    if data.open_set is not None and not len(val_idx):
+        raise ValueError(f"{data.name}: an open-set run needs validation images to fit its temperature and rejection threshold on "
+                         f"(never the test split), and val_fraction {recipe.val_fraction} holds out none: set val_fraction > 0 "
+                         "(the CLI's --open-set sets 0.1) with at least 2 train images per class")
+    n, S = len(data.train_labels), data.train_images.shape[-1]
+    sizes = data.train_sizes if data.train_sizes is not None else torch.tensor([S, S]).expand(n, 2)
     train_x, train_y, train_sizes = data.train_images[train_idx], data.train_labels[train_idx], sizes[train_idx]
     val_x, val_y = data.train_images[val_idx], data.train_labels[val_idx]
-    # validation images are stored as train images: evaluate a box crop whole, a whole image by its centre crop (7/8)
-    val_boxes = torch.where(cropped[val_idx].unsqueeze(1), whole_boxes(sizes[val_idx]), centre_crop_boxes(sizes[val_idx]))
     world = int(os.environ.get("WORLD_SIZE", 1))
     if data.test_images is None and not len(val_y) and recipe.patience:
         raise ValueError(f"{data.name}: no test split is loaded and val_fraction is 0, so early stopping (patience {recipe.patience}) "
@@ -420,7 +433,7 @@ def _write_run_files(out: Path, recipe: Recipe, data: Data, seed: int, path: str
     ema = trainee.ema
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "recipe.json", {**as_dict(recipe), "seed": seed, "data": data.name, "data_fingerprint": data.fingerprint,
-                                      "protocol": data.protocol, "num_classes": len(data.classes),
+                                      "protocol": data.protocol, "num_classes": len(data.classes), **({"open_set": data.open_set} if data.open_set else {}),
                                       "path": path, "world_size": place.world, "ema_update_decay": recipe.ema_update_decay(place.world),
                                       "batch_norm_momentum": next((m.momentum for m in trainee.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)), None)})
     _write_json(out / "env.json", environment(place.device, recipe.deterministic))
@@ -715,7 +728,8 @@ def _save(out, rank, trainee: _Trainee, state, identity, epoch, step) -> Path:
 
 
 def _check_compatible(saved: dict, current: dict, where: Path) -> None:
-    diff = [f"{k}: checkpoint {saved.get(k)!r} != now {current.get(k)!r}" for k in ("data", "seed", "world_size") if saved.get(k) != current.get(k)]
+    diff = [f"{k}: checkpoint {saved.get(k)!r} != now {current.get(k)!r}" for k in ("data", "seed", "world_size", "open_set")
+            if saved.get(k) != current.get(k)]  # open_set: the split's content hash (None: all classes)
     old, new = saved.get("recipe", {}), current["recipe"]
     ignorable = {"path", "workers", "compile", "eval_batch_size"}  # execution choices that do not change the result's definition
     diff += [f"recipe.{k}: checkpoint {old.get(k)!r} != now {new.get(k)!r}" for k in sorted(set(old) | set(new)) if k not in ignorable and old.get(k) != new.get(k)]

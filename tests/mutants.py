@@ -42,6 +42,13 @@ EV, EX, ST, G, REP = "tests/test_evaluate.py", "tests/test_export.py", "tests/te
 SW, GR = "tests/test_sweep.py", "tests/test_greedy.py"
 T, TWIN, TF, TA, RE = "tests/test_train.py", "tests/test_twin_loop.py", "tests/test_transforms.py", "tests/test_trivial_augment.py", "tests/test_random_erasing.py"
 CAL, REJ = "tests/test_calibration.py", "tests/test_rejection.py"
+OS, OSE = "tests/test_open_set.py", "tests/test_open_set_eval.py"
+DEP = tuple(f"tests/test_deploy.py::{t}" for t in (  # the open-set export's tests, without the EfficientNet proxy's fixture
+    "test_an_open_set_export_keeps_the_logits_and_adds_probs_score_and_known_as_pytorch_computes_them",
+    "test_the_rule_round_trips_through_the_metadata_and_is_the_graphs_constants", "test_each_file_fits_its_own_rule_on_its_own_outputs_over_the_validation_split",
+    "test_the_int8_file_refits_on_its_own_logits", "test_predict_says_unknown_below_the_threshold_with_the_score_and_the_threshold",
+    "test_the_state_dict_export_carries_the_rule_fitted_on_pytorchs_logits", "test_evaluate_on_an_exported_open_set_model_reports_the_same_metrics_as_its_run",
+    "test_a_run_trained_on_all_classes_exports_no_rule_and_refuses_rejection_options"))
 M = Mutant
 MUTANTS = [
     # --- the trainer --------------------------------------------------------------------------
@@ -76,7 +83,7 @@ MUTANTS = [
     M("train: a finished run keeps its checkpoints", "fgvc_ref/train.py", "        if not keep_checkpoints:\n            ckpt.remove_checkpoints(out)\n", "", (T,)),
     M("train: resuming said only without --quiet", "fgvc_ref/train.py", "if rank == 0:  # always said, --quiet or not", "if rank == 0 and progress:", (R + "::test_a_signal_to_the_scripts_pid_stops_the_trainer_after_a_checkpoint_exits_130_143_and_leaves_no_orphan",)),
     M("reproduce.sh: signals not forwarded", "reproduce.sh", "for pid in \"${children[@]}\"; do kill -s \"$1\" \"$pid\" 2>/dev/null || true; done", "true", (R + "::test_a_signal_to_the_scripts_pid_stops_the_trainer_after_a_checkpoint_exits_130_143_and_leaves_no_orphan",)),
-    M("reproduce.sh: no preflight", "reproduce.sh", '"$py" -m fgvc_ref check --stages "$stages" "${epoch_args[@]}" "${sets[@]}" >/dev/null || exit 2', "true", (R + "::test_bad_arguments_fail_in_seconds_before_anything_is_written",)),
+    M("reproduce.sh: no preflight", "reproduce.sh", '"$py" -m fgvc_ref check --stages "$stages" "${epoch_args[@]}" "${sets[@]}" "${open_set_args[@]}" >/dev/null || exit 2', "true", (R + "::test_bad_arguments_fail_in_seconds_before_anything_is_written",)),
     M("report: CUDA named without a GPU", "fgvc_ref/report.py", 'if env.get("gpu") else "no GPU"', 'if env.get("cuda") else "no GPU"', ("tests/test_report.py",)),
     # --- EMA, optimiser, schedule, loss ---------------------------------------------------------
     M("ema: update uses d on the live weights", "fgvc_ref/ema.py", "torch._foreach_mul(cur, 1.0 - decay)", "torch._foreach_mul(cur, decay)", ("tests/test_ema.py",)),
@@ -149,12 +156,12 @@ MUTANTS = [
     M("evaluate: top-k compares against the top-1 only", "fgvc_ref/evaluate.py", "(logits.topk(k, dim=1).indices == target.unsqueeze(1)).any(1)", "(logits.topk(k, dim=1).indices[:, :1] == target.unsqueeze(1)).any(1)", (EV,)),
     M("evaluate: clusters grow at one end only", "fgvc_ref/evaluate.py", "for at_start, end in ((False, chain[-1]), (True, chain[0]))", "for at_start, end in ((False, chain[-1]),)", (EV,)),
     M("evaluate: EMA default takes the raw weights", "fgvc_ref/run.py", 'state = final["ema"]["module"] if weights == "ema" else final["model"]', 'state = final["model"]', (EV, EX)),
-    M("evaluate: images resized to the stored size, not the training size", "fgvc_ref/evaluate.py", 'size=run.recipe["image_size"],', 'size=loaded.test_images.shape[-1],', (EV, EX)),
+    M("evaluate: images resized to the stored size, not the training size", "fgvc_ref/run.py", 'size=run.recipe["image_size"],', 'size=loaded.test_images.shape[-1],', (EV, EX)),
     M("export: boxes ignored by predict", "fgvc_ref/export.py", 'meta["preprocessing"], boxes[k] if boxes else None)', 'meta["preprocessing"], None)', (EX,)),
     M("export: stored size read from the train split", "fgvc_ref/run.py", 'manifest_path = Path(spec) / "test.manifest.json"', 'manifest_path = Path(spec) / "train.manifest.json"', (EX,)),
     M("export: unboxed images resized whole instead of centre-cropped", "fgvc_ref/export.py", 'trim_bottom=preprocessing.get("trim_bottom", 0), name=str(path))', 'trim_bottom=preprocessing.get("trim_bottom", 0), name=str(path), whole=True)', (EX,)),
     M("export: Fashion-MNIST files resized without antialiasing", "fgvc_ref/data/fashion_mnist.py", 'mode="bilinear", antialias=True,', 'mode="bilinear", antialias=False,', (EX, "tests/test_fashion_mnist.py")),
-    M("export: probabilities over the batch", "fgvc_ref/export.py", "top = logits.softmax(1).topk(", "top = logits.softmax(0).topk(", (EX,)),
+    M("export: probabilities over the batch", "fgvc_ref/export.py", 'else out["logits"].softmax(1)', 'else out["logits"].softmax(0)', (EX,)),
     M("export: one bad file stops the rest", "fgvc_ref/export.py", 'results.append((path, f"{e}"))', "raise", (EX,)),
     M("stats: pooled-variance degrees of freedom", "fgvc_ref/stats.py", "df = (wa + wb) ** 2 / (wa**2 / (len(a) - 1) + wb**2 / (len(b) - 1))", "df = len(a) + len(b) - 2", (ST,)),
     M("stats: one-sided p", "fgvc_ref/stats.py", "2.0 * (1.0 - t_cdf(abs(d / se), df))", "(1.0 - t_cdf(abs(d / se), df))", (ST,)),
@@ -245,7 +252,7 @@ MUTANTS = [
     # --- using a trained model, the gallery, statistics, model details, validation (held-out classes) --
     M("export: loaded model left in training mode", "fgvc_ref/export.py", "    return model.eval(), meta", "    return model, meta", (EX,)),
     M("export: an exported state dict run at the stored size", "fgvc_ref/export.py", 'size=meta["preprocessing"]["image_size"], batch=256', 'size=meta["preprocessing"]["stored_size"], batch=256', (EX,)),
-    M("export: probabilities over the top-k", "fgvc_ref/export.py", "top = logits.softmax(1).topk(min(topk, meta[\"num_classes\"]), dim=1)", "top = logits.topk(min(topk, meta[\"num_classes\"]), dim=1)\n        top = type(top)((top.values.softmax(1), top.indices))", (EX,)),
+    M("export: probabilities over the top-k", "fgvc_ref/export.py", "top = probs.topk(min(topk, meta[\"num_classes\"]), dim=1)", "top = probs.topk(min(topk, meta[\"num_classes\"]), dim=1)\n        top = type(top)((top.values.log().softmax(1), top.indices))", (EX,)),
     M("export: no warning without a box", "fgvc_ref/export.py", '    if not boxes and meta["preprocessing"].get("test_images_had_boxes"):', '    if False:', (EX,)),
     M("export: photos read in the stored frame", "fgvc_ref/export.py", 'img = decode_image(path, str(path), orientation="apply").image', 'img = decode_image(path, str(path), orientation="keep").image', (EX,)),
     M("evaluate: figure normalised by columns", "fgvc_ref/evaluate.py", "rates = cm / cm.sum(1, keepdim=True).clamp_min(1)", "rates = cm / cm.sum(0, keepdim=True).clamp_min(1)", (EV,)),
@@ -346,6 +353,49 @@ MUTANTS = [
     M("rejection: AURC from the least confident first", "fgvc_ref/rejection.py", "size.flip(0).cumsum(0).double()])  # images up to each group's end, highest first\n    errors = torch.cat([zero, wrong.flip(0).cumsum(0)])",
       "size.cumsum(0).double()])  # images up to each group's end, highest first\n    errors = torch.cat([zero, wrong.cumsum(0)])", (REJ,)),
     M("rejection: a cut tie group counted whole", "fgvc_ref/rejection.py", "    return errors[g - 1] + (k - ends[g - 1]) * (errors[g] - errors[g - 1]) / (ends[g] - ends[g - 1])", "    return errors[g]", (REJ,)),
+    # --- open set: splits, the run's evaluation, the exported rule, the report -----------------------------------
+    M("open_set: a class in two lists accepted", "fgvc_ref/data/open_set.py", "            if c in where:", "            if c in where and where[c] == key:", (OS,)),
+    M("open_set: both unknown lists empty accepted", "fgvc_ref/data/open_set.py", 'if not content["unknown_easy"] and not content["unknown_hard"]:', "if False:", (OS,)),
+    M("open_set: unknown keys ignored", "fgvc_ref/data/open_set.py", "    if extra:\n", "    if False:\n", (OS,)),
+    M("open_set: indices taken in any class order", "fgvc_ref/data/open_set.py", "    if not is_canonical(classes):", "    if False:", (OS,)),
+    M("open_set: known classes numbered in the file's order", "fgvc_ref/data/open_set.py", "        resolved[key] = tuple(sorted(indices))", "        resolved[key] = tuple(indices)", (OS,)),
+    M("open_set: CUB's ids read 0-based", "fgvc_ref/data/open_set.py", 'c.startswith(f"{i + 1:03d}.")', 'c.startswith(f"{i:03d}.")', (OS,)),
+    M("open_set: the test split keeps every class", "fgvc_ref/data/open_set.py", "fields.update(test_images=data.test_images[test], test_labels=relabel(data.test_labels[test], split))",
+      "fields.update(test_images=data.test_images, test_labels=relabel(data.test_labels, split))", (OS,)),
+    M("open_set: easy and hard swapped", "fgvc_ref/data/open_set.py", "return TestPartition(known, new[known], unknown, hard[unknown])", "return TestPartition(known, new[known], unknown, easy[unknown])", (OS,)),
+    M("open_set: the hash depends on key order", "fgvc_ref/data/open_set.py", "json.dumps(content, sort_keys=True, separators=", "json.dumps(content, separators=", (OS,)),
+    M("open_set: a seeded split ignores its seed", "fgvc_ref/data/open_set.py", "torch.randperm(k, generator=torch.Generator().manual_seed(seed))", "torch.randperm(k, generator=torch.Generator().manual_seed(0))", (OS,)),
+    M("open_set: the data fingerprint ignores the split", "fgvc_ref/data/open_set.py", "json.dumps([fingerprint, split.sha256])", "json.dumps([fingerprint])", (OS,)),
+    M("open-set train: the split not in the run identity", "fgvc_ref/train.py", '"open_set": data.open_set["sha256"] if data.open_set else None}', '"open_set": None}', (OS,)),
+    M("open-set train: an open-set run without validation images trains", "fgvc_ref/train.py", "    if data.open_set is not None and not len(val_idx):", "    if False:", (OS,)),
+    M("open-set cli: val_fraction left at 0", "fgvc_ref/cli.py", "        if recipe.val_fraction == 0:\n            recipe = dataclasses.replace(", "        if False:\n            recipe = dataclasses.replace(", (OS,)),
+    M("open-set reproduce.sh: the split not passed to the trainings", "reproduce.sh", '"${sets[@]}" "${open_set_args[@]}" "${keep[@]}" --quiet)', '"${sets[@]}" "${keep[@]}" --quiet)', (OS,)),
+    M("open-set reproduce.sh: the split not checked before any work", "reproduce.sh", '"${sets[@]}" "${open_set_args[@]}" >/dev/null || exit 2', '"${sets[@]}" >/dev/null || exit 2', (OS,)),
+    M("open_set_eval: temperature fitted on the known test images", "fgvc_ref/open_set_eval.py", "    rule = fit_rule(val_logits, val_labels, score_name, tpr)", "    rule = fit_rule(known_logits, known_labels, score_name, tpr)", (OSE,)),
+    M("open_set_eval: easy AUROC over the hard unknowns", "fgvc_ref/open_set_eval.py", '"auroc_easy": part(~hard), "auroc_hard": part(hard)', '"auroc_easy": part(hard), "auroc_hard": part(~hard)', (OSE,)),
+    M("open_set_eval: msp_ts without the temperature", "fgvc_ref/open_set_eval.py", "        return rejection.msp(logits, temperature)", "        return rejection.msp(logits)", (OSE,)),
+    M("open_set_eval: NLL after scaling at T = 1", "fgvc_ref/open_set_eval.py", '"nll_ts": calibration.nll(known_logits, known_labels, t)', '"nll_ts": calibration.nll(known_logits, known_labels)', (OSE,)),
+    M("open_set_eval: the head's probs without T", "fgvc_ref/open_set_eval.py", '{"probs": torch.softmax(logits / temperature, 1)', '{"probs": torch.softmax(logits, 1)', (OSE,)),
+    M("open_set_eval: a score at the threshold rejected", "fgvc_ref/open_set_eval.py", '"known": s >= threshold}', '"known": s > threshold}', (OSE,)),
+    M("open_set_eval: T kept in float64", "fgvc_ref/open_set_eval.py", "    return float(torch.tensor(calibration.fit_temperature(val_logits, val_labels), dtype=val_logits.dtype))",
+      "    return calibration.fit_temperature(val_logits, val_labels)", (OSE, *DEP)),
+    M("open_set_eval: validation carved with another seed", "fgvc_ref/open_set_eval.py", "    _, val, boxes = carve_validation(known, val_fraction, seed)", "    _, val, boxes = carve_validation(known, val_fraction, seed + 1)", (OSE,)),
+    M("open-set evaluate: the rule fitted on the test images", "fgvc_ref/evaluate.py", "                                       run_logits(run, val_x, dev, val_boxes), val_y)",
+      "                                       logits, loaded.test_labels)", (OSE,)),
+    M("open-set evaluate: unknown images taken from the known classes", "fgvc_ref/evaluate.py", "    return known, loaded.test_images[part.unknown], part.hard", "    return known, loaded.test_images[part.known[: len(part.unknown)]], part.hard", (OSE,)),
+    M("open-set evaluate: a test set without unknown images not refused first", "fgvc_ref/evaluate.py", "    if not len(part.unknown):\n", "    if False:\n", (OSE,)),
+    M("open-set train: validation images taken whole", "fgvc_ref/train.py", "torch.where(cropped[val_idx].unsqueeze(1), whole_boxes(sizes[val_idx]), centre_crop_boxes(sizes[val_idx]))",
+      "whole_boxes(sizes[val_idx])", (OSE,)),
+    M("open-set deploy: the int8 file fits on fp32's logits", "fgvc_ref/deploy.py", "    temperature = fit_temperature(torch.from_numpy(_run_all(path, pixels)[OUTPUT]), labels)",
+      '    temperature = fit_temperature(torch.from_numpy(_run_all(path.with_name(path.name.replace(".int8", "")), pixels)[OUTPUT]), labels)', DEP),
+    M("open-set deploy: known by a strict comparison", "fgvc_ref/deploy.py", 'helper.make_node("GreaterOrEqual", ["score", "fgvc_ref_reject_threshold"], ["known"])',
+      'helper.make_node("Greater", ["score", "fgvc_ref_reject_threshold"], ["known"])', DEP),
+    M("open-set deploy: probs without the temperature", "fgvc_ref/deploy.py", 'helper.make_node("Softmax", ["fgvc_ref_scaled_logits"], ["probs"], axis=1)', 'helper.make_node("Softmax", [OUTPUT], ["probs"], axis=1)', DEP),
+    M("open-set deploy: energy reduced by its max", "fgvc_ref/deploy.py", 'nodes.append(reduce("ReduceLogSumExp", OUTPUT, "score"))', 'nodes.append(reduce("ReduceMax", OUTPUT, "score"))', DEP),
+    M("open-set deploy: validation images resized whole", "fgvc_ref/deploy.py", "    x = resized_crop_batch(images, boxes, size)\n    info =",
+      "    x = resized_crop_batch(images, torch.tensor([[0, 0, images.shape[-2], images.shape[-1]]]).expand(len(images), 4), size)\n    info =", DEP),
+    M("open-set export: predict never says unknown", "fgvc_ref/export.py", '            if "known" in out and not bool(out["known"][row]):', "            if False:", DEP),
+    M("open-set report: each step against the first stage", "fgvc_ref/report.py", "    for a, b in zip(adopted, adopted[1:]):", "    for a, b in zip([adopted[0]] * len(adopted), adopted[1:]):", (REP,)),
 ]
 
 # Mutants that cannot change any result, with the reason (none at present).

@@ -229,3 +229,178 @@ def test_a_failed_int8_export_leaves_nothing_and_a_zero_calibration_is_refused_f
     with pytest.raises(RuntimeError, match="quantisation failed"):
         export_onnx(root / "run", tmp_path / "b.onnx", int8=True, calibration_images=8)
     assert not list(tmp_path.iterdir())  # all or nothing: the fp32 file and its description are gone too
+
+
+# --- an open-set run's export: a model that can say "unknown" -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def open_export(tmp_path_factory):
+    """The tests' open-set run (tiny CNN, colours; grey and red_twin held out) exported by the CLI to fp32 and int8 ONNX."""
+    from runs import make_open_set_run
+
+    root = tmp_path_factory.mktemp("open")
+    cache, split, run = make_open_set_run(root)
+    assert main(["export", str(run), "--format", "onnx", "--out", str(root / "m.onnx"), "--int8", "--calibration-images", "32"]) == 0
+    return root, cache, run, root / "m.onnx", root / "m.int8.onnx"
+
+
+@pytest.fixture(scope="module")
+def closed_run(open_export):
+    """A run on the same colours trained on all five classes (no --open-set), exported to ONNX as before."""
+    root, cache, _, _, _ = open_export
+    train(tiny("base", 1, "image_size=12", "batch_size=10"), load_data(cache), root / "closed", seed=0, progress=False)
+    export_onnx(root / "closed", root / "closed.onnx")
+    return root / "closed", root / "closed.onnx"
+
+
+def validation_pixels_by_hand(cache: Path, run: Path) -> tuple[np.ndarray, torch.Tensor]:
+    """The run's validation images carved again with split_validation itself, each by its centre 7/8 (whole images), resized
+    to the run's 12 px: an oracle independent of train.carve_validation."""
+    from fgvc_ref.train import split_validation
+    from fgvc_ref.transforms import centre_crop_boxes, resized_crop_batch
+
+    data = load_data(cache)
+    known = [data.classes.index(c) for c in ("blue", "green", "red")]
+    keep = torch.isin(data.train_labels, torch.tensor(known))
+    labels = torch.tensor([known.index(y) for y in data.train_labels[keep].tolist()])
+    _, val = split_validation(labels, 0.1, 0)
+    x = resized_crop_batch(data.train_images[keep][val], centre_crop_boxes(data.train_sizes[keep][val]), 12)
+    return x.permute(0, 2, 3, 1).contiguous().numpy(), labels[val]
+
+
+def test_an_open_set_export_keeps_the_logits_and_adds_probs_score_and_known_as_pytorch_computes_them(open_export, tmp_path):
+    """logits: bit for bit the graph without the head; probs and score: open_set_eval.head of those logits within float
+    error (ORT's softmax and reductions against torch's, a few ulps); known: the graph's own score >= its threshold, exactly."""
+    from fgvc_ref.open_set_eval import head
+
+    root, cache, run, fp32, int8 = open_export
+    data = load_data(cache)
+    pixels = eval_pixels(data.test_images, 12)
+    plain = export_graph(load_run(run).model, tmp_path / "plain.onnx", size=12, meta={"num_classes": 3})
+    for path in (fp32, int8):
+        model = OnnxClassifier(path)
+        assert model.outputs == ["logits", "probs", "score", "known"]
+        out = model.run(pixels)
+        if path == fp32:
+            assert np.array_equal(out["logits"], session(plain).run(None, {"pixels": pixels})[0])
+        meta = model.meta
+        expected = head(torch.from_numpy(out["logits"]), meta["temperature"], meta["reject_score"], meta["reject_threshold"])
+        assert out["probs"].dtype == np.float32 and out["score"].dtype == np.float32 and out["known"].dtype == np.bool_
+        assert np.abs(out["probs"] - expected["probs"].numpy()).max() <= 1e-6
+        assert np.abs(out["score"] - expected["score"].numpy()).max() <= 1e-5 * max(1.0, float(np.abs(out["score"]).max()))
+        assert np.array_equal(out["known"], out["score"] >= np.float32(meta["reject_threshold"]))
+
+
+def test_the_rule_round_trips_through_the_metadata_and_is_the_graphs_constants(open_export):
+    import onnx
+    from onnx import numpy_helper
+
+    root, _, run, fp32, int8 = open_export
+    recorded = json.loads((run / "recipe.json").read_text())["open_set"]
+    for path in (fp32, int8):
+        meta = OnnxClassifier(path).meta
+        assert meta == json.loads(description(path).read_text())
+        assert meta["reject_score"] == "max_logit" and meta["reject_tpr"] == 0.95 and meta["open_set"] == recorded
+        assert "95% of the run's validation split" in meta["reject_rule"] and "this file's own outputs" in meta["reject_rule"]
+        props = {p.key for p in onnx.load(str(path)).metadata_props}
+        assert {"fgvc_ref.temperature", "fgvc_ref.reject_score", "fgvc_ref.reject_threshold", "fgvc_ref.reject_rule"} <= props
+        constants = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+        assert float(constants["fgvc_ref_temperature"]) == meta["temperature"]
+        assert float(constants["fgvc_ref_reject_threshold"]) == meta["reject_threshold"]
+
+
+@pytest.mark.parametrize("which", ["fp32", "int8"])
+def test_each_file_fits_its_own_rule_on_its_own_outputs_over_the_validation_split(open_export, which):
+    """T: argmin NLL of this file's logits over the validation images; t: the highest value of this file's own score keeping
+    at least 95% of them. So on the session itself the rule keeps ceil(0.95 n) of the n validation images, more only by
+    images tied at t (the stated tolerance: none else)."""
+    root, cache, run, fp32, int8 = open_export
+    path = fp32 if which == "fp32" else int8
+    pixels, labels = validation_pixels_by_hand(cache, run)
+    model = OnnxClassifier(path)
+    out = model.run(pixels)
+    meta = model.meta
+    assert meta["temperature"] == float(np.float32(calibration_fit(out["logits"], labels)))
+    score, n = torch.from_numpy(out["score"]).double(), len(labels)
+    need = int(np.ceil(0.95 * n))
+    assert int(out["known"].sum()) >= need and int(out["known"].sum()) - int((score == meta["reject_threshold"]).sum()) < need
+    assert meta["validation"]["images"] == n
+
+
+def calibration_fit(logits: np.ndarray, labels: torch.Tensor) -> float:
+    from fgvc_ref.calibration import fit_temperature
+
+    return fit_temperature(torch.from_numpy(logits), labels)
+
+
+def test_the_int8_file_refits_on_its_own_logits(open_export):
+    root, cache, run, fp32, int8 = open_export
+    pixels, labels = validation_pixels_by_hand(cache, run)
+    a, b = OnnxClassifier(fp32), OnnxClassifier(int8)
+    assert not np.array_equal(a(pixels), b(pixels))  # int8's logits differ from fp32's ...
+    assert b.meta["temperature"] == float(np.float32(calibration_fit(b(pixels), labels)))  # ... and it fits on its own
+
+
+def test_predict_says_unknown_below_the_threshold_with_the_score_and_the_threshold(open_export, tmp_path, capsys):
+    """Exported by energy, keeping half of the validation images: each image is "unknown" exactly where the graph's known is
+    False, and the graph's energy is logsumexp of its logits."""
+    from fgvc_ref.export import exported_predictor, stored_image
+    from fgvc_ref.open_set_eval import head
+
+    root, cache, run, _, _ = open_export
+    assert main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "half.onnx"), "--reject-score", "energy",
+                 "--reject-tpr", "0.5"]) == 0
+    files = sorted((root / "raw" / "test" / "grey").glob("*.png"))[:4] + sorted((root / "raw" / "test" / "blue").glob("*.png"))[:4]
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "half.onnx"), *map(str, files)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    outputs, meta = exported_predictor(tmp_path / "half.onnx", CPU, outputs=True)
+    got = outputs(torch.stack([stored_image(f, meta["preprocessing"]) for f in files]))
+    expected = head(got["logits"], meta["temperature"], "energy", meta["reject_threshold"])["score"]
+    assert (got["score"] - expected).abs().max() <= 1e-5 * max(1.0, float(expected.abs().max()))
+    for line, known, s in zip(lines, got["known"].tolist(), got["score"].tolist()):
+        if known:
+            assert ": unknown" not in line and "%" in line
+        else:
+            assert f": unknown (energy {s:.4g} < threshold {meta['reject_threshold']:.4g}; it would say " in line
+    assert not all(got["known"].tolist()), "a grey image should fall below the median validation score"
+
+
+def test_the_state_dict_export_carries_the_rule_fitted_on_pytorchs_logits(open_export, tmp_path):
+    from fgvc_ref.open_set_eval import fit_rule
+
+    root, cache, run, _, _ = open_export
+    assert main(["export", str(run), "--out", str(tmp_path / "m.pt"), "--reject-score", "energy"]) == 0
+    meta = json.loads((tmp_path / "m.json").read_text())
+    pixels, labels = validation_pixels_by_hand(cache, run)
+    model = load_run(run).model
+    fmt = torch.channels_last if json.loads((run / "recipe.json").read_text())["channels_last"] else torch.contiguous_format
+    with torch.no_grad():
+        logits = model.to(memory_format=fmt)(normalize(torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(255)).contiguous(memory_format=fmt))
+    expected = fit_rule(logits, labels, "energy")
+    assert meta["reject_score"] == "energy" and abs(meta["temperature"] - expected["temperature"]) <= 1e-6 * expected["temperature"]
+    assert abs(meta["reject_threshold"] - expected["reject_threshold"]) <= 1e-5
+
+
+def test_evaluate_on_an_exported_open_set_model_reports_the_same_metrics_as_its_run(open_export):
+    from fgvc_ref.evaluate import evaluate_run
+
+    root, _, run, fp32, _ = open_export
+    a, b = evaluate_run(run, out=root / "ev-run"), evaluate_model(fp32, out=root / "ev-onnx")
+    for name in ("msp", "max_logit", "energy"):
+        for key, value in a["open_set"][name].items():
+            assert abs(b["open_set"][name][key] - value) <= 0.02, (name, key)  # logits within float error: a tie or two may turn
+    assert abs(b["calibration"]["temperature"] - a["calibration"]["temperature"]) <= 1e-3 * a["calibration"]["temperature"]
+    e = b["exported_rule"]
+    assert e["reject_threshold"] == OnnxClassifier(fp32).meta["reject_threshold"] and 0 <= e["test_known_kept"] <= 1
+
+
+def test_a_run_trained_on_all_classes_exports_no_rule_and_refuses_rejection_options(closed_run, tmp_path, capsys):
+    run, onnx_file = closed_run
+    assert main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "m.onnx"), "--reject-score", "energy"]) == 2
+    assert "no train --open-set): there is no rejection rule to export" in capsys.readouterr().err
+    assert main(["export", str(run), "--out", str(tmp_path / "m.pt"), "--reject-tpr", "0.9"]) == 2
+    assert not list(tmp_path.iterdir())
+    model = OnnxClassifier(onnx_file)
+    assert model.outputs == ["logits"] and "reject_score" not in model.meta and "open_set" not in model.meta

@@ -137,3 +137,52 @@ def test_reading_notes_give_chance_the_peak_lr_jump_and_still_rising_curves(tmp_
     assert notes[0] == "Chance is 25.0% (4 classes)."
     assert "cosine 0.05 (batch 128); label_smoothing 0.2 (batch 128)" in notes[1] and "label_smoothing runs at 4x the LR of cosine" in notes[1]
     assert "cosine +3.0 (rising), label_smoothing -3.0." in notes[2]
+
+
+def fake_open_set_evaluation(run, auroc: float, ece: float, at_bound: bool = False):
+    """An evaluation.json as evaluate --open-set writes it, with every AUROC = ``auroc`` and ECE = ``ece``."""
+    per_score = {"auroc": auroc, "auroc_easy": auroc, "auroc_hard": None, "fpr95": 1 - auroc, "oscr": auroc - 0.1}
+    evaluation = {"top1": 70.0, "open_set": {s: per_score for s in ("msp", "msp_ts", "max_logit", "energy")},
+                  "selective": {s: {"aurc": 0.1, "accuracy_at_90": 0.8} for s in ("msp", "msp_ts", "max_logit", "energy")},
+                  "calibration": {"nll": 1.0, "ece": ece, "temperature": 1.5, "nll_ts": 0.9, "ece_ts": ece / 2, "bins": 15, "reliability": [],
+                                  "temperature_at_bound": at_bound},
+                  "rule": {"test_known_kept": 0.95, "test_unknown_accepted": 0.5, "reject_rule": "text"},
+                  "open_set_images": {"validation": 6, "known": 60, "unknown_easy": 20, "unknown_hard": 0},
+                  "open_set_split": {"split": "s.json", "sha256": "0" * 64, "known": ["a", "b"], "unknown_easy": ["c"], "unknown_hard": [],
+                                     "content": {}, "unused": []}}
+    (run / "evaluation-raw").mkdir()
+    (run / "evaluation-raw" / "evaluation.json").write_text(json.dumps(evaluation))
+
+
+def test_the_open_set_tables_give_mean_sd_per_stage_and_welch_against_the_previous_stage(tmp_path):
+    from fgvc_ref.report import open_set_tables
+
+    fake_runs(tmp_path / "runs", {"base": [70.0, 71.0, 72.0], "cosine": [75.0, 75.0, 76.0], "ema": [75.0, 76.0, 77.0]})
+    for seed, (a, b, c) in enumerate([(0.80, 0.90, 0.90), (0.82, 0.91, 0.90), (0.84, 0.92, 0.93)]):
+        fake_open_set_evaluation(tmp_path / "runs" / "base" / f"seed{seed}", a, 0.10)
+        fake_open_set_evaluation(tmp_path / "runs" / "cosine" / f"seed{seed}", b, 0.05 + 0.01 * seed, at_bound=seed == 1)
+        fake_open_set_evaluation(tmp_path / "runs" / "ema" / f"seed{seed}", c, 0.05)
+    stages = collect(tmp_path / "runs")
+    text = open_set_tables(stages)
+    rejection, calibration, steps = text.split("\n\n")[0], text.split("\n\n")[1], text.split("\n\n")[-1]
+    assert "| 0 | base | 3 | 70.0 +- 0.0 | 82.0 +- 2.0 | 82.0 +- 2.0 | 82.0 +- 2.0 | 82.0 +- 2.0 | 82.0 +- 2.0 | n/a | 18.0 +- 2.0 | 72.0 +- 2.0 |" in rejection
+    assert "| 3 | cosine | 3 |" in calibration and "| 6.0 +- 1.0 |" in calibration and "| 1.500 +- 0.000 |" in calibration
+    step = next(line for line in steps.splitlines() if line.startswith("| cosine vs base | 3 |"))
+    assert "+9.0 (p " in step and ", yes)" in step.split("|")[3]  # AUROC up 9 points at a spread of 1-2: distinguishable
+    assert step.split("|")[4].strip() == "n/a"  # no hard unknowns: not measured
+    last = next(line for line in steps.splitlines() if line.startswith("| ema vs cosine | 3 |"))  # against the previous stage
+    assert last.split("|")[3].strip().startswith("+0.0 (p ")
+    write_report(tmp_path / "runs", tmp_path / "RESULTS.md", section="open")
+    first = (tmp_path / "RESULTS.md").read_text()
+    assert "### Does the model know when it does not know?" in first and text in first
+    assert "T ended at its search bound (0.05 or 20) for cosine seed 1:" in first
+    write_report(tmp_path / "results" / "open_runs.json", tmp_path / "RESULTS.md", section="open")  # again, from the saved JSON alone
+    assert (tmp_path / "RESULTS.md").read_text() == first
+
+
+def test_runs_without_an_open_set_evaluation_render_as_before(tmp_path):
+    from fgvc_ref.report import open_set_tables, render
+
+    fake_runs(tmp_path, {"base": [70.0, 71.0], "ema": [72.0, 74.0]})
+    stages = collect(tmp_path)
+    assert open_set_tables(stages) == "" and "Does the model know" not in render(stages, command=None, title="t", plots=[])

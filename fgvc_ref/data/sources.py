@@ -26,6 +26,7 @@ class Data(NamedTuple):
     train_sizes: torch.Tensor | None = None  # int64 N x 2: valid (h, w) of each train image's slot; None: all of it
     train_cropped: torch.Tensor | None = None  # bool N: a box crop (evaluated whole) or a whole image (centre crop); None: crops
     protocol: str = ""  # "box crops (the blog's protocol)" or "whole images, not the blog's box-crop protocol" (recipe.json, report)
+    open_set: dict | None = None  # the open-set split restricting it to its known classes (fgvc_ref.data.open_set.known_data), or None
 
 
 def load_data(spec: str | Path, *, verify_sources: bool = True) -> Data:
