@@ -102,9 +102,7 @@ def exported_predictor(path: Path | str, device: torch.device, threads: int | No
     path = Path(path)
     if path.suffix == ".onnx":
         model = OnnxClassifier(path, threads=threads)
-        layout = model.meta["input"]["layout"].lower()
-        size = model.meta["input"]["shape"][1] if layout == "nhwc" else model.meta["input"]["shape"][2]
-        return (lambda images: torch.from_numpy(np.concatenate([model(eval_pixels(images[i : i + 64], size, layout))
+        return (lambda images: torch.from_numpy(np.concatenate([model(eval_pixels(images[i : i + 64], model.size, model.layout))
                                                                 for i in range(0, len(images), 64)])).float()), model.meta
     net, meta = load_exported(path)
     fmt = torch.channels_last if meta.get("channels_last") else torch.contiguous_format

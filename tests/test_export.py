@@ -336,6 +336,28 @@ def test_predict_runs_an_onnx_export_in_onnx_runtime_with_the_same_answers(resne
         assert [n for n, _ in x] == [n for n, _ in y] and all(abs(p - q) < 1e-5 for (_, p), (_, q) in zip(x, y))
 
 
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
+def test_an_onnx_export_in_either_layout_predicts_evaluates_and_benches_as_the_run_does(resnet_run, onnx_export, cache, layout, tmp_path):
+    """NHWC (S x S x 3) and NCHW (3 x S x S) exports of the run (trained at 12 px on images stored at 16): predict,
+    evaluate and bench's latency read the input size S from the file's own layout and give the run's own answers."""
+    from fgvc_ref import bench
+    from fgvc_ref.evaluate import evaluate_model
+
+    run, summary = resnet_run
+    path = onnx_export(layout, "ema")
+    expected = logits_of(run, load_data(cache).test_images)
+    r = evaluate_model(path, out=tmp_path / "ev")
+    assert r["predicted"] == expected.argmax(1).tolist() and r["top1"] == summary["last_test_acc"]
+    sources = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"][:3]
+    answers = predict(path, [s["path"] for s in sources], boxes=[tuple(s["bbox"]) for s in sources], topk=2)
+    classes = json.loads(path.with_name(path.name + ".json").read_text())["classes"]
+    for (_, top), p in zip(answers, expected[:3].softmax(1)):
+        assert [name for name, _ in top] == [classes[c] for c in p.argsort(descending=True)[:2].tolist()]
+        assert all(abs(q - float(p[classes.index(name)])) < 1e-5 for name, q in top)
+    (row,) = bench.bench_latency(repeats=2, models=[str(path)], batches=(1,), warmup=1)
+    assert row["image_size"] == 12 and row["top1"] == summary["last_test_acc"]
+
+
 def test_bad_model_files_and_bad_predict_arguments_are_clear_errors(resnet_run, cache, tmp_path, capsys):
     run, _ = resnet_run
     out = export_run(run, tmp_path / "model.pt")
