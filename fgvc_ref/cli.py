@@ -182,14 +182,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from fgvc_ref.evaluate import evaluate_model, evaluate_run
 
-    torch_threads(None)
+    threads = torch_threads(None)  # torch's, and an ONNX file's session's
     if args.cache and args.data:
         raise ValueError("give --cache or --data, not both")
     if Path(args.run).is_file():
         if args.weights:
             raise ValueError("--weights goes with a run folder; an exported model holds one set of weights")
         r = evaluate_model(args.run, args.cache or args.data, out=args.out, pairs=args.pairs, verify_sources=not args.no_verify_sources,
-                           device=args.device)
+                           device=args.device, threads=threads)
         what = f"{r['model_file']} ({r['precision']}, {r['weights']} weights)"
     else:
         r = evaluate_run(args.run, args.cache or args.data, weights=args.weights, out=args.out, device=args.device, pairs=args.pairs,
@@ -229,9 +229,9 @@ def _predict(args: argparse.Namespace) -> int:
     from fgvc_ref.export import parse_box, predict
 
     boxes = [parse_box(b) for b in args.box] if args.box else None
-    torch_threads(None)
+    threads = torch_threads(None)  # torch's, and an ONNX file's session's
     failed = 0
-    for path, answer in predict(args.model, args.images, boxes=boxes, topk=args.topk, device=args.device):
+    for path, answer in predict(args.model, args.images, boxes=boxes, topk=args.topk, device=args.device, threads=threads):
         if isinstance(answer, str):
             print(f"error: {answer}", file=sys.stderr)
             failed += 1

@@ -165,17 +165,18 @@ def slug(spec: str) -> str:
 
 
 def evaluate_model(path: Path | str, data: str | None = None, *, out: Path | str | None = None, pairs: int = 10,
-                   verify_sources: bool = True, device: str | None = None) -> dict:
+                   verify_sources: bool = True, device: str | None = None, threads: int | None = None) -> dict:
     """Evaluate an exported model (``.onnx`` in ONNX Runtime, or ``.pt`` with its ``.json``) on ``data`` (default: the data
     its run was trained on) with the run's own test split and preprocessing, and measure its agreement with the run's
     PyTorch model when the run folder is there: the share of identical top-1 answers and the max and mean absolute
     logit difference. Writes as :func:`evaluate_run` does, to ``out`` (default beside the model: ``model-onnx-evaluation/`` for
-    ``model.onnx``, ``model-int8-onnx-evaluation/`` for ``model.int8.onnx``, ``model-pt-evaluation/`` for ``model.pt``)."""
+    ``model.onnx``, ``model-int8-onnx-evaluation/`` for ``model.int8.onnx``, ``model-pt-evaluation/`` for ``model.pt``).
+    ``threads``: ONNX Runtime's compute threads (None: its default)."""
     from fgvc_ref.export import exported_predictor
 
     path = Path(path)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    predict, meta = exported_predictor(path, device)
+    predict, meta = exported_predictor(path, device, threads)
     spec = data or meta["data"]
     loaded = test_set(spec, preprocessing=meta["preprocessing"], classes=meta["classes"], trained_on=meta["data"], verify_sources=verify_sources)
     check_classes(str(path), meta["num_classes"], meta["classes"], loaded, spec, owner="model")

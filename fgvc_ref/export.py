@@ -169,14 +169,16 @@ def image_files(paths: list[str]) -> tuple[list[str], str | None]:
     return files, junk_note(skipped, examples, ", ".join(p for p in paths if Path(p).is_dir()))
 
 
-def predict(model_path: Path | str, images: list[str], *, boxes: list | None = None, topk: int = 5, device: str | None = None):
+def predict(model_path: Path | str, images: list[str], *, boxes: list | None = None, topk: int = 5, device: str | None = None,
+            threads: int | None = None):
     """For each image file (a folder stands for its image files): ``(path, [(class, probability), ...])``, the ``topk``
     classes by their probability over all K classes (softmax of the logits), or ``(path, error message)``. ``model_path``:
     a ``.pt`` export with its ``.json`` (PyTorch), or an ``.onnx`` export (ONNX Runtime, fp32 or int8). Images are
-    read in the displayed frame (EXIF orientation applied; a box is in that frame). Warns (:class:`BoxExpected`) when the
+    read in the displayed frame (EXIF orientation applied; a box is in that frame). ``threads``: ONNX Runtime's compute
+    threads (None: its default). Warns (:class:`BoxExpected`) when the
     model was trained and evaluated on box crops and no box is given."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    logits_of, meta = exported_predictor(model_path, device)
+    logits_of, meta = exported_predictor(model_path, device, threads)
     if boxes and any(Path(p).is_dir() for p in images):
         raise ValueError("--box goes with image files, one per file, not with a folder")
     images, note = image_files(list(images))

@@ -223,6 +223,13 @@ MUTANTS = [
     M("threads: torch threads ignore the free cores", "fgvc_ref/threads.py", "n = chosen_threads(n)[0] or min(torch.get_num_threads(), free_cores())", "n = chosen_threads(n)[0] or torch.get_num_threads()", ("tests/test_threads.py",)),
     M("threads: ONNX Runtime threads in the inter-op pool", "fgvc_ref/threads.py", "options.intra_op_num_threads, options.inter_op_num_threads = threads, 1", "options.inter_op_num_threads, options.intra_op_num_threads = threads, 1", ("tests/test_threads.py",)),
     M("threads: free cores from busy time", "fgvc_ref/threads.py", "free = sum((after[c][0] - before[c][0]) / max(1, after[c][1] - before[c][1])", "free = sum(1 - (after[c][0] - before[c][0]) / max(1, after[c][1] - before[c][1])", ("tests/test_threads.py",)),
+    M("deploy: session built without the thread options", "fgvc_ref/deploy.py", 'ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])',
+      'ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])', ("tests/test_threads.py",)),
+    M("deploy: thread count not passed to the session options", "fgvc_ref/deploy.py", "options = onnxruntime_options(threads)", "options = onnxruntime_options(None)", ("tests/test_threads.py",)),
+    M("bench: latency sessions at ONNX Runtime's default threads", "fgvc_ref/bench.py", "sessions = {t: OnnxClassifier(path, threads=t) for t in sorted({1, cores})}",
+      "sessions = {t: OnnxClassifier(path) for t in sorted({1, cores})}", ("tests/test_threads.py",)),
+    M("cli: predict's ONNX session at ONNX Runtime's default threads", "fgvc_ref/cli.py", "device=args.device, threads=threads):", "device=args.device):", (EX,)),
+    M("cli: evaluate's ONNX session at ONNX Runtime's default threads", "fgvc_ref/cli.py", "                           device=args.device, threads=threads)", "                           device=args.device)", (EX,)),
     M("fashion_mnist: FGVC_FASHION_MNIST ignored", "fgvc_ref/data/fashion_mnist.py", "return Path(os.environ.get(ROOT_VARIABLE) or DEFAULT_ROOT)", "return DEFAULT_ROOT", ("tests/test_fashion_mnist.py",)),
     # --- using a trained model, the gallery, statistics, model details, validation (held-out classes) --
     M("export: loaded model left in training mode", "fgvc_ref/export.py", "    return model.eval(), meta", "    return model, meta", (EX,)),

@@ -358,6 +358,29 @@ def test_an_onnx_export_in_either_layout_predicts_evaluates_and_benches_as_the_r
     assert row["image_size"] == 12 and row["top1"] == summary["last_test_acc"]
 
 
+def test_predict_and_evaluate_run_an_onnx_file_with_the_thread_count_the_cli_chose(onnx_export, cache, tmp_path, monkeypatch, capsys):
+    """The CLI picks one compute-thread count (here OMP_NUM_THREADS=3) and an ONNX file's session computes with it, in its
+    intra-op pool, not with ONNX Runtime's default of one thread per physical core."""
+    import fgvc_ref.deploy as deploy
+
+    real, built = deploy.OnnxClassifier, []
+
+    class Recorded(real):
+        def __init__(self, path, **kw):
+            super().__init__(path, **kw)
+            built.append(self)
+    monkeypatch.setattr(deploy, "OnnxClassifier", Recorded)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    path = onnx_export("nhwc", "ema")
+    photo = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"][0]["path"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BoxExpected)
+        assert main(["predict", str(path), photo]) == 0
+    assert main(["evaluate", str(path), "--out", str(tmp_path / "ev")]) == 0
+    capsys.readouterr()
+    assert len(built) == 2 and [m.session.get_session_options().intra_op_num_threads for m in built] == [3, 3]
+
+
 def test_bad_model_files_and_bad_predict_arguments_are_clear_errors(resnet_run, cache, tmp_path, capsys):
     run, _ = resnet_run
     out = export_run(run, tmp_path / "model.pt")
