@@ -337,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "stage, gains, the blog's numbers, protocol, hardware and versions, plus PNG plots.")
     r.add_argument("runs", metavar="RUNS_DIR", nargs="?", help="a folder of runs, or the <section>_runs.json a report wrote beside itself")
     r.add_argument("--bench", nargs="+", default=None, metavar="JSON", help="render benchmark JSON files (from bench --json) instead of runs")
-    r.add_argument("--out", default=None, help="report file (default: RUNS_DIR/RESULTS.md)")
+    r.add_argument("--out", default=None, help="report file (default: RUNS_DIR/RESULTS.md; needed with a runs JSON or --bench)")
     r.add_argument("--title", default=None, help="report title (default: the saved one for a runs JSON, else \"Results\")")
     r.add_argument("--command-line", default=None, help="the command that produced the runs, quoted in the report")
     r.add_argument("--section", default=None, help="replace only the <!-- report:SECTION --> block of --out (e.g. RESULTS.md)")
