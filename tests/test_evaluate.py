@@ -179,8 +179,9 @@ def test_ema_weights_of_a_run_without_ema_and_a_wrong_class_count_are_refused(pl
         evaluate_run(root / "run", str(cache), out=tmp_path / "ev")
 
 
-def test_the_cli_prints_top1_and_the_top_pair(planted, capsys):
+def test_the_cli_prints_top1_and_the_top_pair(planted, capsys, monkeypatch):
     root, cache, summary = planted
+    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))  # the thread count the run was trained and evaluated with
     assert main(["evaluate", str(root / "run"), "--cache", str(cache), "--out", str(root / "ev-cli")]) == 0
     out = capsys.readouterr().out
     assert f"top-1 {summary['last_test_acc']:.2f}%" in out and "red" in out
