@@ -175,8 +175,8 @@ def predict(model_path: Path | str, images: list[str], *, boxes: list | None = N
     classes by their probability over all K classes (softmax of the logits), or ``(path, error message)``. ``model_path``:
     a ``.pt`` export with its ``.json`` (PyTorch), or an ``.onnx`` export (ONNX Runtime, fp32 or int8). Images are
     read in the displayed frame (EXIF orientation applied; a box is in that frame). ``threads``: ONNX Runtime's compute
-    threads (None: its default). Warns (:class:`BoxExpected`) when the
-    model was trained and evaluated on box crops and no box is given."""
+    threads (None: its default). Warns (:class:`BoxExpected`) when the model was trained and evaluated on box crops and
+    no box is given."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     logits_of, meta = exported_predictor(model_path, device, threads)
     if boxes and any(Path(p).is_dir() for p in images):
