@@ -5,8 +5,8 @@
 #   bash bench/gpu.sh                  # there: the checkout plus .gpu/, python3 with torch (no .venv needed)
 #   bash bench/gpu.sh --smoke          # here: every step at toy size on the CPU, in under a minute (CI runs it)
 #
-# Steps, in order; each writes its JSON into $OUT (default results/; runs/gpu-smoke/ for --smoke, git-ignored) as soon
-# as it ends, so a timeout loses only the step in progress:
+# Steps, in order; each writes its JSON into $OUT (default runs/gpu/; runs/gpu-smoke/ for --smoke; both git-ignored, never
+# a tracked folder such as results/) as soon as it ends, so a timeout loses only the step in progress:
 #   gpu_env.json         python, torch, torchvision, CUDA and the GPU, printed first
 #   gpu_tests.json       the CUDA tests (pytest -k cuda): batched augmentation on CUDA equals the CPU path, and an epoch
 #                        of the fast path makes no host sync (torch.cuda.set_sync_debug_mode("error"))
@@ -23,7 +23,7 @@
 #                        results/pilot_pretrained_proxy.json); several trainings at once on the one GPU; rendered
 #                        here with `python -m fgvc_ref report OUT/gpu_proxy_runs.json --out RESULTS.md --section gpu-proxy`
 #   gpu.log              everything printed
-# Environment: OUT (results, or runs/gpu-smoke), PYTHON (.venv/bin/python if present, else python3), PROXY_SECONDS (proxy time budget, 300),
+# Environment: OUT (runs/gpu, or runs/gpu-smoke), PYTHON (.venv/bin/python if present, else python3), PROXY_SECONDS (proxy time budget, 300),
 # PROXY_JOBS (trainings at once, half the cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +34,7 @@ case "${1:-}" in
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   *) echo "bench/gpu.sh: unknown option $1 (--smoke, --help)" >&2; exit 2 ;;
 esac
-out="${OUT:-results}"
+out="${OUT:-runs/gpu}"
 [ -n "$smoke" ] && out="${OUT:-runs/gpu-smoke}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"

@@ -271,22 +271,20 @@ def bench_latency(*, repeats: int, device: str = "cpu", models: list[str] | None
             if kind == ".pt":
                 net, meta = load_exported(path)
                 size = meta["preprocessing"]["image_size"]
+                shape = (size, size, 3)
                 eager = nn.Sequential(Preprocess("nhwc"), net).eval()
                 call = (lambda eager: lambda x, threads: _eager(eager, x, threads))(eager)
             else:
                 sessions = {t: OnnxClassifier(path, threads=t) for t in sorted({1, cores})}
-                meta = sessions[1].meta
-                size = meta["input"]["shape"][1]
-                if meta["input"]["layout"] != "NHWC":
-                    raise ValueError(f"{path}: latency is measured on NHWC exports (the default)")
+                meta, size, shape = sessions[1].meta, sessions[1].size, sessions[1].shape  # the file's layout, NHWC or NCHW
                 call = (lambda sessions: lambda x, threads: sessions[threads](x))(sessions)
-            formats[path] = {"format": FORMATS[kind], "call": call, "meta": meta, "size": size, "bytes": path.stat().st_size}
+            formats[path] = {"format": FORMATS[kind], "call": call, "meta": meta, "size": size, "shape": shape, "bytes": path.stat().st_size}
         rows = []
         g = np.random.default_rng(0)
         timings_of = {p: {} for p in formats}
         for threads in sorted({1, cores}):
             for batch in batches:
-                inputs = {p: g.integers(0, 256, (batch, f["size"], f["size"], 3), dtype=np.uint8) for p, f in formats.items()}
+                inputs = {p: g.integers(0, 256, (batch, *f["shape"]), dtype=np.uint8) for p, f in formats.items()}
                 for p, f in formats.items():
                     for _ in range(warmup):
                         f["call"](inputs[p], threads)

@@ -214,14 +214,14 @@ def _report(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from fgvc_ref.evaluate import evaluate_model, evaluate_run
 
-    torch_threads(None)
+    threads = torch_threads(None)  # torch's, and an ONNX file's session's
     if args.cache and args.data:
         raise ValueError("give --cache or --data, not both")
     if Path(args.run).is_file():
         if args.weights:
             raise ValueError("--weights goes with a run folder; an exported model holds one set of weights")
         r = evaluate_model(args.run, args.cache or args.data, out=args.out, pairs=args.pairs, verify_sources=not args.no_verify_sources,
-                           device=args.device, open_set=args.open_set)
+                           device=args.device, open_set=args.open_set, threads=threads)
         what = f"{r['model_file']} ({r['precision']}, {r['weights']} weights)"
     else:
         r = evaluate_run(args.run, args.cache or args.data, weights=args.weights, out=args.out, device=args.device, pairs=args.pairs,
@@ -279,9 +279,9 @@ def _predict(args: argparse.Namespace) -> int:
     from fgvc_ref.export import Unknown, parse_box, predict
 
     boxes = [parse_box(b) for b in args.box] if args.box else None
-    torch_threads(None)
+    threads = torch_threads(None)  # torch's, and an ONNX file's session's
     failed = 0
-    for path, answer in predict(args.model, args.images, boxes=boxes, topk=args.topk, device=args.device):
+    for path, answer in predict(args.model, args.images, boxes=boxes, topk=args.topk, device=args.device, threads=threads):
         if isinstance(answer, str):
             print(f"error: {answer}", file=sys.stderr)
             failed += 1
@@ -440,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "stage, gains, the blog's numbers, protocol, hardware and versions, plus PNG plots.")
     r.add_argument("runs", metavar="RUNS_DIR", nargs="?", help="a folder of runs, or the <section>_runs.json a report wrote beside itself")
     r.add_argument("--bench", nargs="+", default=None, metavar="JSON", help="render benchmark JSON files (from bench --json) instead of runs")
-    r.add_argument("--out", default=None, help="report file (default: RUNS_DIR/RESULTS.md)")
+    r.add_argument("--out", default=None, help="report file (default: RUNS_DIR/RESULTS.md; needed with a runs JSON or --bench)")
     r.add_argument("--title", default=None, help="report title (default: the saved one for a runs JSON, else \"Results\")")
     r.add_argument("--command-line", default=None, help="the command that produced the runs, quoted in the report")
     r.add_argument("--section", default=None, help="replace only the <!-- report:SECTION --> block of --out (e.g. RESULTS.md)")

@@ -378,7 +378,9 @@ class OnnxClassifier:
             raise ValueError(f"{self.path}: an ONNX model, but not one fgvc_ref exported (no fgvc_ref.* metadata)")
         self.meta = {k.removeprefix("fgvc_ref."): json.loads(v) for k, v in props.items() if k.startswith("fgvc_ref.")}
         self.input = self.session.get_inputs()[0]
-        self.shape = tuple(self.meta["input"]["shape"][1:])
+        self.layout = self.meta["input"]["layout"].lower()  # "nhwc" or "nchw"
+        self.shape = tuple(self.meta["input"]["shape"][1:])  # one image: S x S x 3 (NHWC) or 3 x S x S (NCHW)
+        self.size = self.shape[0] if self.layout == "nhwc" else self.shape[1]  # S, the side the pixels are resized to
         self.outputs = [o.name for o in self.session.get_outputs()]  # logits; and probs, score, known for an open-set export
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:

@@ -223,20 +223,22 @@ def slug(spec: str) -> str:
 
 
 def evaluate_model(path: Path | str, data: str | None = None, *, out: Path | str | None = None, pairs: int = 10,
-                   verify_sources: bool = True, device: str | None = None, open_set: str | None = None) -> dict:
+                   verify_sources: bool = True, device: str | None = None, open_set: str | None = None,
+                   threads: int | None = None) -> dict:
     """Evaluate an exported model (``.onnx`` in ONNX Runtime, or ``.pt`` with its ``.json``) on ``data`` (default: the data
     its run was trained on) with the run's own test split and preprocessing, and measure its agreement with the run's
     PyTorch model when the run folder is there: the share of identical top-1 answers and the max and mean absolute
     logit difference. Writes as :func:`evaluate_run` does, to ``out`` (default beside the model: ``model-onnx-evaluation/`` for
     ``model.onnx``, ``model-int8-onnx-evaluation/`` for ``model.int8.onnx``, ``model-pt-evaluation/`` for ``model.pt``).
     A model exported from an open-set run gets the same open-set metrics as its run, from its own outputs (its validation
-    logits recomputed from the run's data), and its own rule measured on test (``exported_rule``)."""
+    logits recomputed from the run's data), and its own rule measured on test (``exported_rule``). ``threads``: ONNX
+    Runtime's compute threads (None: its default)."""
     from fgvc_ref.export import exported_predictor
     from fgvc_ref.run import preprocessing_of
 
     path = Path(path)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    predict, meta = exported_predictor(path, device, outputs=True)
+    predict, meta = exported_predictor(path, device, threads, outputs=True)
     spec = data or meta["data"]
     recorded = meta.get("open_set")
     if open_set is not None and recorded is None:

@@ -132,12 +132,10 @@ def exported_predictor(path: Path | str, device: torch.device, threads: int | No
     path = Path(path)
     if path.suffix == ".onnx":
         model = OnnxClassifier(path, threads=threads)
-        layout = model.meta["input"]["layout"].lower()
-        size = model.meta["input"]["shape"][1] if layout == "nhwc" else model.meta["input"]["shape"][2]
         names = model.outputs if outputs else ["logits"]
 
         def run(images, boxes=None):
-            parts = [model.run(eval_pixels(images[i : i + 64], size, layout, None if boxes is None else boxes[i : i + 64]), names)
+            parts = [model.run(eval_pixels(images[i : i + 64], model.size, model.layout, None if boxes is None else boxes[i : i + 64]), names)
                      for i in range(0, len(images), 64)]
             got = {n: torch.from_numpy(np.concatenate([p[n] for p in parts])) for n in names}
             return got if outputs else got["logits"].float()
@@ -222,15 +220,17 @@ class Unknown(NamedTuple):
     top: list  # [(class, probability), ...], what it would have said
 
 
-def predict(model_path: Path | str, images: list[str], *, boxes: list | None = None, topk: int = 5, device: str | None = None):
+def predict(model_path: Path | str, images: list[str], *, boxes: list | None = None, topk: int = 5, device: str | None = None,
+            threads: int | None = None):
     """For each image file (a folder stands for its image files): ``(path, [(class, probability), ...])``, the ``topk``
     classes by their probability over all K classes (softmax of the logits; of the logits / T for a model exported from an
     open-set run), ``(path, Unknown(...))`` for an image such a model rejects, or ``(path, error message)``. ``model_path``:
     a ``.pt`` export with its ``.json`` (PyTorch), or an ``.onnx`` export (ONNX Runtime, fp32 or int8). Images are
-    read in the displayed frame (EXIF orientation applied; a box is in that frame). Warns (:class:`BoxExpected`) when the
-    model was trained and evaluated on box crops and no box is given."""
+    read in the displayed frame (EXIF orientation applied; a box is in that frame). ``threads``: ONNX Runtime's compute
+    threads (None: its default). Warns (:class:`BoxExpected`) when the model was trained and evaluated on box crops and
+    no box is given."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    outputs_of, meta = exported_predictor(model_path, device, outputs=True)
+    outputs_of, meta = exported_predictor(model_path, device, threads, outputs=True)
     if boxes and any(Path(p).is_dir() for p in images):
         raise ValueError("--box goes with image files, one per file, not with a folder")
     images, note = image_files(list(images))

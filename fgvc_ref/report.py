@@ -432,6 +432,8 @@ def write_report(runs: Path | str, out: Path | str | None = None, *, command: st
         saved = json.loads(runs.read_text())
         command, title = command or saved.get("command"), title or saved.get("title")
     title = title or "Results"
+    if out is None and runs.is_file():  # beside it would be results/, a tracked folder
+        raise ValueError(f"{runs} is a runs JSON: give --out (e.g. RESULTS.md with --section NAME, or a file under runs/)")
     out = Path(out) if out else runs / "RESULTS.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     prefix = f"{section}_" if section else ""
@@ -582,7 +584,9 @@ def projection(row: dict) -> str:
             f"sooner); every stage is counted at this row's batch {row['batch']} (the recipe trains stage 0 at 32, the others at 128).")
 
 
-def write_bench_report(paths: list[Path | str], out: Path | str, *, section: str | None = None, base: Path | None = None) -> Path:
+def write_bench_report(paths: list[Path | str], out: Path | str | None, *, section: str | None = None, base: Path | None = None) -> Path:
+    if out is None:
+        raise ValueError("report --bench needs --out (e.g. RESULTS.md with --section NAME, or a file under runs/)")
     out = Path(out)
     base = (base or out.parent).resolve()
     text = render_benchmarks(paths, base=base)

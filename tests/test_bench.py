@@ -117,3 +117,37 @@ def test_latency_alternates_the_formats_round_by_round_and_reports_percentiles(t
     timed = [n for n, b, t in log if (b, t) == (1, 1)][2:]  # after each model's warm-up call
     switches = sum(1 for p, q in zip(timed, timed[1:]) if p != q)
     assert switches >= 9  # 10 rounds of 2 calls per model: the models alternate round by round
+
+
+def test_latency_percentiles_are_those_of_the_call_times_in_milliseconds(tmp_path, monkeypatch):
+    """A fake clock makes the timed calls of model a take 1, 2, ..., 100 ms (shuffled) in every setting, and model b's
+    twice that: p50 / p90 / p99 are then the linear-interpolation percentiles of 1..100 ms, written out here
+    (1 + 0.99 q: 50.5, 90.1, 99.01), and twice those for b; not seconds, microseconds, nor percentiles read as fractions."""
+    import types
+
+    import numpy as np
+    import torch
+
+    from fgvc_ref.model import build_model
+
+    nets = {}
+    for name in ("a", "b"):
+        torch.save(build_model("tiny_cnn", 3, "none").state_dict(), tmp_path / f"{name}.pt")
+        (tmp_path / f"{name}.json").write_text(json.dumps({"format": "fgvc_ref-export", "version": 1, "model": "tiny_cnn", "num_classes": 3,
+                                                          "classes": ["x", "y", "z"], "preprocessing": {"image_size": 8}, "data": None}))
+    order = np.random.default_rng(0).permutation(100) + 1  # ms, shuffled
+    clock, calls = [1000.0], {}
+
+    def fake(net, x, threads):
+        k = calls.setdefault((id(net), len(x), threads), [0])
+        scale = nets.setdefault(id(net), len(nets) + 1)  # a: 1, b: 2 (a is called first)
+        if k[0] >= 1:  # after the one warm-up call
+            clock[0] += scale * order[(k[0] - 1) % 100] / 1000
+        k[0] += 1
+    monkeypatch.setattr(bench, "_eager", fake)
+    monkeypatch.setattr(bench, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    rows = bench.bench_latency(repeats=100, models=[str(tmp_path / "a.pt"), str(tmp_path / "b.pt")], batches=(1, 2), warmup=1)
+    for row, scale in zip(rows, (1, 2)):
+        for t in row["timings"]:
+            assert t["runs"] == 100
+            assert (t["p50_ms"], t["p90_ms"], t["p99_ms"]) == pytest.approx((50.5 * scale, 90.1 * scale, 99.01 * scale), rel=1e-9)

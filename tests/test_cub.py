@@ -61,6 +61,18 @@ def test_the_kaggle_nested_copy_and_no_boxes(tmp_path, cub):
     assert got.records[0].path.startswith(str(nested["base"]))
 
 
+def test_classes_are_in_class_id_order_counted_as_integers_whatever_the_line_order_of_classes_txt(tmp_path):
+    """12 classes (ids 1..12: "10" sorts before "2" as a string), classes.txt written with its lines shuffled: class k is
+    the one with id k + 1, and every image's class name is the folder it sits in (CUB keeps each class in its folder)."""
+    tree = write_cub(tmp_path, classes=12, per_class=2)
+    lines = (tree["base"] / "classes.txt").read_text().splitlines()
+    (tree["base"] / "classes.txt").write_text("".join(lines[k] + "\n" for k in (7, 10, 0, 3, 11, 1, 9, 2, 5, 8, 4, 6)))
+    for split in ("train", "test"):
+        got = load_cub(tmp_path, split, expected=None)
+        assert got.classes == tree["classes"] and got.classes[9] == "010.Bird_J" and got.classes[10] == "011.Bird_K"
+        assert [got.classes[r.label] for r in got.records] == [Path(r.path).parent.name for r in got.records]
+
+
 def test_official_counts_are_enforced(cub):
     with pytest.raises(DatasetError, match="expected 200 classes, found 3"):
         load_cub(cub["root"], "train")

@@ -179,8 +179,9 @@ def test_ema_weights_of_a_run_without_ema_and_a_wrong_class_count_are_refused(pl
         evaluate_run(root / "run", str(cache), out=tmp_path / "ev")
 
 
-def test_the_cli_prints_top1_and_the_top_pair(planted, capsys):
+def test_the_cli_prints_top1_and_the_top_pair(planted, capsys, monkeypatch):
     root, cache, summary = planted
+    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))  # the thread count the run was trained and evaluated with
     assert main(["evaluate", str(root / "run"), "--cache", str(cache), "--out", str(root / "ev-cli")]) == 0
     out = capsys.readouterr().out
     assert f"top-1 {summary['last_test_acc']:.2f}%" in out and "red" in out
@@ -207,6 +208,38 @@ def test_cluster_order_puts_a_one_way_confusion_side_by_side(perm, count, revers
     cm[a, b] = count
     order = cluster_order(cm)
     assert sorted(order) == list(range(6)) and abs(order.index(a) - order.index(b)) == 1
+
+
+@given(st.permutations(range(9)), st.integers(2, 5), st.integers(0, 4),
+       st.lists(st.tuples(st.integers(1, 30), st.sampled_from(["forward", "backward", "both"])), min_size=8, max_size=8))
+def test_cluster_order_lays_out_confusions_that_form_paths_as_runs_whatever_their_directions(perm, n, m, edges):
+    """Confusions that chain classes into paths (x1 - x2 - ... - xn, each link one way, the other way or both, of any
+    strength) come out as contiguous runs in path order, forwards or backwards: a class confused one way with a class
+    already in a cluster joins it at that class, from either side. Two disjoint paths here (n and m classes)."""
+    cm = torch.eye(9, dtype=torch.int64) * 50
+    paths = [perm[:n], perm[n : n + m]] if m >= 2 else [perm[:n]]
+    links = iter(edges)
+    for path in paths:
+        for a, b in zip(path, path[1:]):
+            count, direction = next(links)
+            if direction in ("forward", "both"):
+                cm[a, b] = count
+            if direction in ("backward", "both"):
+                cm[b, a] = count
+    order = cluster_order(cm)
+    assert sorted(order) == list(range(9))
+    for path in paths:
+        at = order.index(path[0])
+        assert order[at : at + len(path)] == list(path) or order[at - len(path) + 1 : at + 1] == list(path)[::-1], (path, order)
+
+
+def test_a_class_taken_for_a_member_of_a_cluster_sits_beside_that_member():
+    """0 and 1 confused both ways (a cluster), 2 taken for 1 and never the reverse, 3 and 4 unconfused: 2 sits next to 1
+    (growing from 1's side of the chain), not next to 0 nor after the unconfused classes."""
+    cm = torch.eye(5, dtype=torch.int64) * 50
+    cm[0, 1], cm[1, 0], cm[2, 1] = 10, 10, 3
+    order = cluster_order(cm)
+    assert abs(order.index(2) - order.index(1)) == 1 and abs(order.index(0) - order.index(1)) == 1 and order[3:] == [3, 4]
 
 
 def test_the_confusion_figure_shows_the_row_normalised_matrix_in_cluster_order(planted, monkeypatch):

@@ -17,6 +17,7 @@ from runs import make_planted_cache, tiny
 
 CPU = torch.device("cpu")
 PROB_ATOL = 1e-6  # one batch of files against the evaluation's batches: equal up to float summation order
+LOGIT_RTOL = 1e-4  # of the largest logit: ONNX Runtime against PyTorch, as tests/test_deploy.py argues
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,20 @@ def resnet_run(tmp_path_factory, cache):
     summary = train(tiny("ema", 2, "model=resnet18", "image_size=12", "lr=0.001", "ema_steps=1", "ema_decay=0.5", "ema_decay_reading=per_update", "warmup_epochs=0"),
                     load_data(cache), root / "run", seed=0, progress=False)
     return root / "run", summary
+
+
+@pytest.fixture(scope="module")
+def onnx_export(resnet_run, tmp_path_factory):
+    """``onnx_export(layout, weights)``: resnet_run exported to ONNX with that input layout and those weights, once."""
+    from fgvc_ref.deploy import export_onnx
+
+    root, made = tmp_path_factory.mktemp("onnx"), {}
+
+    def get(layout: str = "nhwc", weights: str = "ema") -> Path:
+        if (layout, weights) not in made:
+            made[layout, weights] = export_onnx(resnet_run[0], root / f"{layout}-{weights}.onnx", weights=weights, layout=layout)[0]
+        return made[layout, weights]
+    return get
 
 
 def logits_of(run_dir, images, weights=None):
@@ -69,6 +84,25 @@ def test_raw_and_ema_exports_are_the_runs_raw_and_ema_weights(resnet_run, tmp_pa
     for weights, state in (("raw", final["model"]), ("ema", final["ema"]["module"])):
         exported = torch.load(export_run(run, tmp_path / f"{weights}.pt", weights=weights), weights_only=True)
         assert exported.keys() == state.keys() and all(torch.equal(exported[k], state[k]) for k in state)
+
+
+@pytest.mark.parametrize("weights, fmt", [("raw", ".pt"), ("ema", ".pt"), ("raw", ".onnx")])
+def test_an_exports_agreement_is_measured_against_the_runs_model_with_the_exported_weights(resnet_run, onnx_export, cache, tmp_path, weights, fmt):
+    """evaluate on an exported model compares it with the run's PyTorch model holding the weights that were exported
+    (raw or EMA, which differ here by far more than float error): its reference answers are those weights' answers, and
+    the logits differ by float error only (none for a state dict, LOGIT_RTOL of the largest logit for ONNX Runtime)."""
+    from fgvc_ref.evaluate import evaluate_model
+
+    run, _ = resnet_run
+    images = load_data(cache).test_images
+    own, other = logits_of(run, images, weights), logits_of(run, images, "ema" if weights == "raw" else "raw")
+    tolerance = 0.0 if fmt == ".pt" else LOGIT_RTOL * float(own.abs().max())
+    assert (own - other).abs().max() > 100 * tolerance + 1e-3  # the two sets of weights are told apart
+    out = export_run(run, tmp_path / "m.pt", weights=weights) if fmt == ".pt" else onnx_export("nhwc", weights)
+    a = evaluate_model(out, out=tmp_path / "ev")["agreement"]
+    assert a["reference"].endswith(f"({weights} weights, PyTorch)")
+    assert a["reference_top1_predictions"] == own.argmax(1).tolist()
+    assert a["max_abs_logit_diff"] <= tolerance
 
 
 def test_predict_on_the_test_files_with_their_boxes_gives_the_evaluations_probabilities(resnet_run, cache, tmp_path):
@@ -291,17 +325,60 @@ def test_predict_probabilities_are_the_softmax_over_all_classes_not_the_top_k(re
         assert [name for name, _ in top] == [classes[c] for c in p.argsort(descending=True)[:topk].tolist()]
 
 
-def test_predict_runs_an_onnx_export_in_onnx_runtime_with_the_same_answers(resnet_run, cache, tmp_path):
-    from fgvc_ref.deploy import export_onnx
-
+def test_predict_runs_an_onnx_export_in_onnx_runtime_with_the_same_answers(resnet_run, onnx_export, cache, tmp_path):
     run, _ = resnet_run
     pt = export_run(run, tmp_path / "model.pt")
-    onnx_path = export_onnx(run, tmp_path / "model.onnx")[0]
+    onnx_path = onnx_export("nhwc", "ema")
     sources = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"][:4]
     files, boxes = [s["path"] for s in sources], [tuple(s["bbox"]) for s in sources]
     a, b = predict(pt, files, boxes=boxes, topk=3), predict(onnx_path, files, boxes=boxes, topk=3)
     for (_, x), (_, y) in zip(a, b):
         assert [n for n, _ in x] == [n for n, _ in y] and all(abs(p - q) < 1e-5 for (_, p), (_, q) in zip(x, y))
+
+
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
+def test_an_onnx_export_in_either_layout_predicts_evaluates_and_benches_as_the_run_does(resnet_run, onnx_export, cache, layout, tmp_path):
+    """NHWC (S x S x 3) and NCHW (3 x S x S) exports of the run (trained at 12 px on images stored at 16): predict,
+    evaluate and bench's latency read the input size S from the file's own layout and give the run's own answers."""
+    from fgvc_ref import bench
+    from fgvc_ref.evaluate import evaluate_model
+
+    run, summary = resnet_run
+    path = onnx_export(layout, "ema")
+    expected = logits_of(run, load_data(cache).test_images)
+    r = evaluate_model(path, out=tmp_path / "ev")
+    assert r["predicted"] == expected.argmax(1).tolist() and r["top1"] == summary["last_test_acc"]
+    sources = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"][:3]
+    answers = predict(path, [s["path"] for s in sources], boxes=[tuple(s["bbox"]) for s in sources], topk=2)
+    classes = json.loads(path.with_name(path.name + ".json").read_text())["classes"]
+    for (_, top), p in zip(answers, expected[:3].softmax(1)):
+        assert [name for name, _ in top] == [classes[c] for c in p.argsort(descending=True)[:2].tolist()]
+        assert all(abs(q - float(p[classes.index(name)])) < 1e-5 for name, q in top)
+    (row,) = bench.bench_latency(repeats=2, models=[str(path)], batches=(1,), warmup=1)
+    assert row["image_size"] == 12 and row["top1"] == summary["last_test_acc"]
+
+
+def test_predict_and_evaluate_run_an_onnx_file_with_the_thread_count_the_cli_chose(onnx_export, cache, tmp_path, monkeypatch, capsys):
+    """The CLI picks one compute-thread count (here OMP_NUM_THREADS=3) and an ONNX file's session computes with it, in its
+    intra-op pool, not with ONNX Runtime's default of one thread per physical core."""
+    import fgvc_ref.deploy as deploy
+
+    real, built = deploy.OnnxClassifier, []
+
+    class Recorded(real):
+        def __init__(self, path, **kw):
+            super().__init__(path, **kw)
+            built.append(self)
+    monkeypatch.setattr(deploy, "OnnxClassifier", Recorded)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    path = onnx_export("nhwc", "ema")
+    photo = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"][0]["path"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BoxExpected)
+        assert main(["predict", str(path), photo]) == 0
+    assert main(["evaluate", str(path), "--out", str(tmp_path / "ev")]) == 0
+    capsys.readouterr()
+    assert len(built) == 2 and [m.session.get_session_options().intra_op_num_threads for m in built] == [3, 3]
 
 
 def test_bad_model_files_and_bad_predict_arguments_are_clear_errors(resnet_run, cache, tmp_path, capsys):

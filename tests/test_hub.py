@@ -206,6 +206,62 @@ def test_class_names_come_from_each_source_and_must_agree(photos, tmp_path):
         load_dataset("hub", saved, "test")
 
 
+TWELVE = ["wren", "avocet", "kestrel", "gannet", "osprey", "bittern", "curlew", "merlin", "dunlin", "heron", "teal", "lapwing"]
+SHUFFLED_KEYS = [7, 10, 0, 3, 11, 1, 9, 2, 5, 8, 4, 6]  # the order a hand-edited card lists them in
+
+
+def label_snapshot(root: Path, labels: dict, *, card_keys=None, quoted=True, schema_names=None) -> Path:
+    """A snapshot whose rows hold a placeholder image and the given labels (ints or strings) per split; with
+    ``card_keys``, a card naming TWELVE as ``class_label: names: {key: name}`` in that key order (``quoted``: the keys
+    are YAML strings, as ``datasets`` writes them); with ``schema_names``, the shards' schema metadata names them so."""
+    (root / "data").mkdir(parents=True)
+    kind = pa.string() if isinstance(labels["train"][0], str) else pa.int64()
+    meta = ({"huggingface": json.dumps({"info": {"features": {"image": {"_type": "Image"}, "label": {"names": schema_names, "_type": "ClassLabel"}}}})}
+            if schema_names is not None else None)
+    for split, values in labels.items():
+        table = pa.table({"image": [{"bytes": b"x", "path": f"{split}{k}.png"} for k in range(len(values))], "label": values},
+                         schema=pa.schema([("image", SCHEMA.field("image").type), ("label", kind)], metadata=meta))
+        pq.write_table(table, root / "data" / f"{split}-00000-of-00001.parquet")
+    if card_keys is not None:
+        names = [f"          {repr(str(k)) if quoted else k}: {TWELVE[int(k)] if str(k).isdigit() else 'x'}" for k in card_keys]
+        (root / "README.md").write_text("\n".join(["---", "dataset_info:", "  features:", "  - name: image", "    dtype: image", "  - name: label",
+                                                   "    dtype:", "      class_label:", "        names:", *names, "---", ""]))
+    return root
+
+
+def test_class_names_keyed_by_index_strings_are_in_integer_order_wherever_they_are_read(tmp_path):
+    """12 classes named by a mapping index -> name whose keys are strings ("10" sorts before "2" as a string) and are
+    listed shuffled: the classes are in index order (9 before 10, 1 before 2 ... 11), from the card, from the shards'
+    schema metadata and from both, and every row keeps its label."""
+    labels = {"train": [11, 10, 9, 2, 1, 0, 3, 4, 5, 6, 7, 8, 10], "test": list(range(12))}
+    by_index = {str(k): TWELVE[k] for k in SHUFFLED_KEYS}
+    for name, root in (("card", label_snapshot(tmp_path / "card", labels, card_keys=SHUFFLED_KEYS)),
+                       ("card, unquoted keys", label_snapshot(tmp_path / "ints", labels, card_keys=SHUFFLED_KEYS, quoted=False)),
+                       ("schema", label_snapshot(tmp_path / "schema", labels, schema_names=by_index)),
+                       ("both", label_snapshot(tmp_path / "both", labels, card_keys=SHUFFLED_KEYS, schema_names=TWELVE))):
+        for split in ("train", "test"):
+            got = load_dataset("hub", root, split)
+            assert got.classes == TWELVE, name
+            assert [got.classes[r.label] for r in got.records] == [TWELVE[k] for k in labels[split]], name
+    odd = label_snapshot(tmp_path / "odd", labels, card_keys=["0", "one", *SHUFFLED_KEYS[2:]])
+    with pytest.raises(DatasetError, match=r"README\.md: class names must be keyed by their index .*found the key 'one'"):
+        load_dataset("hub", odd, "train")
+
+
+def test_string_labels_without_class_names_anywhere_are_in_alphabetical_order_whatever_the_row_order(tmp_path):
+    """Labels stored as class names, with no names in a card, a schema or dataset_info.json: the classes are the names in
+    alphabetical order (written out here), not in the order of first appearance, and both splits get the same order
+    although their rows list the names in different orders."""
+    alphabetical = ["avocet", "bittern", "curlew", "dunlin", "gannet", "heron", "kestrel", "lapwing", "merlin", "osprey", "teal", "wren"]
+    labels = {"train": TWELVE + TWELVE[::-1], "test": TWELVE[::-1][5:] + TWELVE[::-1][:5]}
+    root = label_snapshot(tmp_path / "strings", labels)
+    for split in ("train", "test"):
+        got = load_dataset("hub", root, split)
+        assert got.classes == alphabetical
+        assert [alphabetical[r.label] for r in got.records] == labels[split]
+        assert any("classes in alphabetical order" in n for n in got.notes)
+
+
 def test_a_stanford_cars_copy_in_another_class_order_is_relabelled_to_the_canonical_one(tmp_path, capsys):
     """An official-name copy in alphabetical order (as many mirrors have it): labels move to cars_meta.mat order, the
     196 classes are checked, and the order found is said."""

@@ -126,21 +126,54 @@ def test_32_bit_integer_images_are_refused_with_their_mode_named(photo):
         to_rgb8(negative, "x")
 
 
+def stated_range(lo: float, hi: float) -> TiffImagePlugin.ImageFileDirectory_v2:
+    """TIFF tags SMinSampleValue / SMaxSampleValue (340 / 341) as floats, for ``tiffinfo=``."""
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[340], tags[341] = lo, hi
+    tags.tagtype[340] = tags.tagtype[341] = 11  # float
+    return tags
+
+
 def test_float_images_map_their_stated_range_and_refuse_samples_outside_it(photo):
     g = np.asarray(photo.convert("L"))
     unit = encode(Image.fromarray((g / 255).astype(np.float32)), "TIFF")
     assert Image.open(io.BytesIO(unit)).mode == "F"
     assert (decoded(unit) == rgb(g)).all()  # no stated range: [0, 1]
-    stated = TiffImagePlugin.ImageFileDirectory_v2()
-    stated[340], stated[341] = 0.0, 255.0
-    stated.tagtype[340] = stated.tagtype[341] = 11  # float
-    assert (decoded(encode(Image.fromarray(g.astype(np.float32)), "TIFF", tiffinfo=stated)) == rgb(g)).all()
+    assert (decoded(encode(Image.fromarray(g.astype(np.float32)), "TIFF", tiffinfo=stated_range(0.0, 255.0))) == rgb(g)).all()
     with pytest.raises(DatasetError, match=r"^hdr\.tif: image mode F holds samples in \[\d+, \d+\], outside its stated range \[0, 1\]"):
         decode_image(encode(Image.fromarray(g.astype(np.float32)), "TIFF"), "hdr.tif")
     nan = g.astype(np.float32) / 255
     nan[0, 0] = np.nan
     with pytest.raises(DatasetError, match="non-finite"):
         decode_image(encode(Image.fromarray(nan), "TIFF"), "nan.tif")
+
+
+@pytest.mark.parametrize("lo, hi", [(100.0, 355.0), (-1.0, 1.0), (-1000.0, -745.0)])
+def test_a_float_file_with_a_stated_range_away_from_zero_maps_its_minimum_to_0_and_refuses_samples_just_below(photo, lo, hi):
+    """A float file holding ``lo + (hi - lo) g / 255`` over the stated range [lo, hi] decodes to g exactly (its lower
+    bound maps to 0, not to 255 lo / (hi - lo)); a sample one float32 step below lo, or above hi, is refused."""
+    g = np.asarray(photo.convert("L"))
+    v = (lo + (hi - lo) * g.astype(np.float64) / 255).astype(np.float32)
+    assert (decoded(encode(Image.fromarray(v), "TIFF", tiffinfo=stated_range(lo, hi))) == rgb(g)).all()
+    edges = np.array([[lo, hi]], dtype=np.float32)
+    assert decoded(encode(Image.fromarray(edges), "TIFF", tiffinfo=stated_range(lo, hi)))[0, :, 0].tolist() == [0, 255]
+    for outside in (np.nextafter(np.float32(lo), np.float32(-np.inf)), np.nextafter(np.float32(hi), np.float32(np.inf))):
+        bad = v.copy()
+        bad[0, 0] = outside
+        with pytest.raises(DatasetError, match=rf"^f\.tif: image mode F holds samples in .*outside its stated range \[{lo:g}, {hi:g}\]"):
+            decode_image(encode(Image.fromarray(bad), "TIFF", tiffinfo=stated_range(lo, hi)), "f.tif")
+
+
+@given(st.integers(-4000, 4000), st.integers(1, 8000), st.integers(0, 1 << 12))
+def test_float_rule_is_round_half_up_of_255_times_v_minus_lo_over_hi_minus_lo(lo8, width8, t):
+    """The float rule, literally: round(255 (v - lo) / (hi - lo)) for lo <= v <= hi, lo giving 0 and hi 255, over stated
+    ranges on both sides of zero (lo, hi and v are float32 values, lo and hi multiples of 1/8 so that they are exact)."""
+    lo, hi = lo8 / 8, (lo8 + width8) / 8
+    v = float(np.float32(lo + (hi - lo) * t / (1 << 12)))  # float32 rounding keeps it in [lo, hi]: both are float32 values
+    img = Image.fromarray(np.array([[v, lo, hi]], dtype=np.float32))
+    img.tag_v2 = {340: lo, 341: hi}
+    got = np.asarray(to_rgb8(img))[0, :, 0].tolist()
+    assert got == [int(np.floor(255 * (v - lo) / (hi - lo) + 0.5)), 0, 255]
 
 
 @given(st.integers(0, 65535), st.integers(1, 16))

@@ -17,8 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--seeds", "1", "--epochs", "3", "--stages", "base,ema", "--set", "model=tiny_cnn", "--set", "weights=none", "--set", "image_size=16"]
 
 
+# Tables compared byte for byte: every trainer computes with one thread (left to itself, each takes the cores free at its
+# start, and a run resumed with another thread count than it began with sums in another order).
+SAME_THREADS = {"OMP_NUM_THREADS": "1"}
+
+
 def run(out, timeout=600):
-    env = {**os.environ, "PYTHON": sys.executable}
+    env = {**os.environ, "PYTHON": sys.executable, **SAME_THREADS}
     return subprocess.run(["bash", "reproduce.sh", "--out", str(out), *ARGS], cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout)
 
 
@@ -28,7 +33,7 @@ def table_of(out: Path) -> str:
 
 
 def start(out):
-    env = {**os.environ, "PYTHON": sys.executable}
+    env = {**os.environ, "PYTHON": sys.executable, **SAME_THREADS}
     return subprocess.Popen(["bash", "reproduce.sh", "--out", str(out), *ARGS], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 

@@ -19,6 +19,8 @@ from runs import ROOT, TINY, assert_same_final_state, final_state, make_cache, t
 
 
 def _cli(cache, out, *extra):
+    """The CLI's training, with one compute thread: runs compared bit for bit must compute with the same thread count (the
+    default is the cores free at the start, which the machine's load decides, and another count sums in another order)."""
     args = [sys.executable, "-m", "fgvc_ref", "train", "--stage", "ema", "--cache", str(cache), "--seed", "5", "--out", str(out),
             "--epochs", "40", "--quiet", "--threads", "1", *[a for s in [*TINY, "path=fast", "batch_size=4", "ema_steps=2"] for a in ("--set", s)], *extra]
     return args
@@ -110,7 +112,7 @@ def test_reliability_12_deterministic_mode_same_seed_same_weights_other_seed_oth
 def test_reliability_14_disk_full_while_saving_is_a_clear_error_and_resume_still_matches(cache, tmp_path, monkeypatch, capsys):
     import fgvc_ref.checkpoint as C
 
-    args = ["train", "--stage", "cosine", "--cache", str(cache), "--seed", "1", "--epochs", "4", "--quiet",
+    args = ["train", "--stage", "cosine", "--cache", str(cache), "--seed", "1", "--epochs", "4", "--quiet", "--threads", "1",  # see _cli
             *[a for s in [*TINY, "path=fast", "batch_size=8"] for a in ("--set", s)]]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     real, calls = C.atomic_write, {"n": 0}
@@ -151,7 +153,7 @@ def test_only_a_full_disk_is_called_a_full_disk(cache, tmp_path, monkeypatch, ca
 def test_reliability_14_out_of_memory_at_a_step_is_a_clear_error_and_resume_still_matches(cache, tmp_path, monkeypatch, capsys):
     import fgvc_ref.train as T
 
-    args = ["train", "--stage", "cosine", "--cache", str(cache), "--seed", "1", "--epochs", "4", "--quiet",
+    args = ["train", "--stage", "cosine", "--cache", str(cache), "--seed", "1", "--epochs", "4", "--quiet", "--threads", "1",  # see _cli
             *[a for s in [*TINY, "path=fast", "batch_size=8"] for a in ("--set", s)]]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     real, calls = T.train_step, {"n": 0}

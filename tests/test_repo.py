@@ -130,3 +130,57 @@ def test_every_fgvc_ref_and_script_command_in_the_readme_is_accepted_as_written(
         elif words[0] == "bash":
             assert (ROOT / words[1]).is_file(), line
     assert seen["fgvc_ref"] >= 15 and seen["reproduce"] >= 4
+
+
+def test_no_scripts_or_commands_default_output_lands_in_a_tracked_folder(tmp_path):
+    """Run without OUT or --out, nothing a script or command writes goes into a folder that holds tracked files (results/,
+    docs/, ...): a second run would overwrite evidence, and a first one dirties the checkout. Checked by git itself in a
+    copy of the checkout: bench/gpu.sh, full and --smoke (stopped right after it opened its log, by a PYTHON that cannot
+    import torch); reproduce.sh's output folder in each mode (--dry-run); every CLI --out / --json default; report given a
+    runs JSON or --bench without --out (refused, writing nothing); the bench/*.py scripts (stdout unless --json)."""
+    import ast
+    import os
+    import subprocess
+    import sys
+
+    from checkout import copy_checkout, git
+    from fgvc_ref.cli import build_parser
+
+    copy = copy_checkout(tmp_path / "checkout", repository=True)
+    tracked_folders = {str(Path(name).parent) for name in git(copy, "ls-files").splitlines()}
+    tracked_folders = {str(p) for name in tracked_folders for p in (Path(name), *Path(name).parents) if str(p) != "."}
+
+    def in_tracked_folder(path: str) -> bool:
+        return any(str(p) in tracked_folders for p in (Path(path).parent, *Path(path).parents))
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OUT", "PYTHON")}
+    for args in ([], ["--smoke"]):
+        done = subprocess.run(["bash", "bench/gpu.sh", *args], cwd=copy, env={**env, "PYTHON": "/bin/false"}, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+    written = [line[3:] for line in git(copy, "status", "--porcelain", "--ignored", "--untracked-files=all").splitlines()]
+    assert {Path(w).name for w in written} == {"gpu.log"} and len(written) == 2  # one log per mode, so the check is not empty
+    assert not [w for w in written if in_tracked_folder(w)], written
+    for mode in ([], ["--proxy", "fashion-mnist"], ["--proxy-scratch", "fashion-mnist:tops"], ["--data", str(tmp_path), "--dataset", "cub"]):
+        done = subprocess.run(["bash", "reproduce.sh", *mode, "--dry-run"], cwd=copy, env={**env, "PYTHON": sys.executable},
+                              capture_output=True, text=True, timeout=120)
+        out = re.search(r"trainings, into (\S+)/runs\n", done.stdout)
+        assert done.returncode == 0 and out, done.stderr
+        assert not in_tracked_folder(out[1] + "/RESULTS.md") and git(copy, "check-ignore", out[1]).strip() == out[1], mode
+    parser = build_parser()
+    for name, sub in parser._subparsers._group_actions[0].choices.items():
+        for action in sub._actions:
+            if action.dest in ("out", "json") and isinstance(action.default, str):
+                assert not in_tracked_folder(action.default) and git(copy, "check-ignore", action.default).strip(), (name, action.default)
+    runs_json = next(name for name in git(copy, "ls-files", "results").splitlines() if name.endswith("_runs.json"))
+    for args in ([runs_json], ["--bench", "results/cpu_bench.json"]):
+        done = subprocess.run([sys.executable, "-m", "fgvc_ref", "report", *args], cwd=copy, env={**env, "PYTHONPATH": str(copy)},
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and "--out" in done.stderr, done.stderr
+    assert git(copy, "status", "--porcelain", "--untracked-files=all") == ""
+    for script in sorted((copy / "bench").glob("*.py")):
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument" and node.args:
+                flag = getattr(node.args[0], "value", "")
+                if flag in ("--out", "--json"):
+                    default = next((k.value for k in node.keywords if k.arg == "default"), None)
+                    assert isinstance(default, ast.Constant) and default.value is None, f"{script.name}: {flag}"

@@ -186,3 +186,19 @@ def test_runs_without_an_open_set_evaluation_render_as_before(tmp_path):
     fake_runs(tmp_path, {"base": [70.0, 71.0], "ema": [72.0, 74.0]})
     stages = collect(tmp_path)
     assert open_set_tables(stages) == "" and "Does the model know" not in render(stages, command=None, title="t", plots=[])
+
+
+def test_the_latency_table_shows_each_percentile_in_milliseconds_and_each_p50_over_eagers():
+    """Rows as bench writes them (p50_ms, p90_ms, p99_ms): the cells are those numbers in ms, and the share is the
+    format's p50 over PyTorch eager's in the same setting, written out here."""
+    from fgvc_ref.report import latency_table
+
+    def row(fmt, p50, p90, p99, size=3_500_000):
+        timing = lambda batch, threads, k: {"batch": batch, "threads": threads, "runs": 100, "p50_ms": p50 * k, "p90_ms": p90 * k, "p99_ms": p99 * k}
+        return {"format": fmt, "model": "resnet50", "image_size": 224, "bytes": size, "top1": None,
+                "timings": [timing(1, 1, 1), timing(8, 2, 4)]}
+
+    lines = latency_table([row("PyTorch eager fp32", 50.5, 90.1, 99.01), row("ONNX Runtime int8", 25.25, 30.0, 40.5, 1_000_000)])
+    assert lines[2] == "| resnet50 at 224 px | PyTorch eager fp32 | 3.50 | not measured | 50.50 / 90.10 / 99.01 (1.00) | 202.00 / 360.40 / 396.04 (1.00) |"
+    assert lines[3] == "| resnet50 at 224 px | ONNX Runtime int8 | 1.00 | not measured | 25.25 / 30.00 / 40.50 (0.50) | 101.00 / 120.00 / 162.00 (0.50) |"
+    assert "p50 / p90 / p99 ms" in lines[0] and "over 100 timed calls" in lines[-1]

@@ -1,7 +1,9 @@
 """fgvc_ref.threads: the free-core count, literally, and who sets the thread count of torch and ONNX Runtime."""
 
+import json
 import os
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -54,3 +56,61 @@ def test_onnxruntime_threads_go_to_the_intra_op_pool_with_one_inter_op_thread(n)
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (n, 1)
     default = threads.onnxruntime_options(None)
     assert (default.intra_op_num_threads, default.inter_op_num_threads) == (0, 0)  # ONNX Runtime's own choice
+
+
+@pytest.fixture(scope="module")
+def onnx_file(tmp_path_factory):
+    """A minimal file OnnxClassifier accepts: uint8 N x 8 x 8 x 3 pixels -> their per-channel mean as 3 "logits", with
+    the fgvc_ref metadata (written with onnx.helper: no export needed to test the session's settings)."""
+    pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Cast", ["pixels"], ["x"], to=TensorProto.FLOAT),
+                               helper.make_node("ReduceMean", ["x"], ["logits"], axes=[1, 2], keepdims=0)], "tiny",
+                              [helper.make_tensor_value_info("pixels", TensorProto.UINT8, ["N", 8, 8, 3])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    meta = {"format": "fgvc_ref-onnx", "model": "mean", "data": None, "input": {"layout": "NHWC", "shape": ["N", 8, 8, 3]}}
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = f"fgvc_ref.{key}", json.dumps(value)
+    onnx.checker.check_model(model)
+    path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_an_onnx_session_computes_with_the_threads_asked_for_in_its_intra_op_pool(onnx_file, n):
+    """What the session ONNX Runtime built holds (not only the options object): n intra-op threads, 1 inter-op thread,
+    sequential execution; without a count, ONNX Runtime's own defaults."""
+    import onnxruntime as ort
+
+    from fgvc_ref.deploy import OnnxClassifier
+
+    model = OnnxClassifier(onnx_file, threads=n)
+    held = model.session.get_session_options()
+    assert (held.intra_op_num_threads, held.inter_op_num_threads) == (n, 1)
+    assert held.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
+    assert model(np.full((2, 8, 8, 3), 7, dtype=np.uint8)).tolist() == [[7.0] * 3] * 2  # the session runs
+    default = OnnxClassifier(onnx_file).session.get_session_options()
+    assert (default.intra_op_num_threads, default.inter_op_num_threads) == (0, 0)
+
+
+def test_bench_times_one_thread_and_all_cores_with_sessions_holding_those_counts(onnx_file, monkeypatch):
+    """bench --only latency's "1 thread" and "all cores" figures come from sessions built with 1 and with every core."""
+    import fgvc_ref.deploy as deploy
+    from fgvc_ref import bench
+
+    real, built = deploy.OnnxClassifier, []
+
+    class Recorded(real):
+        def __init__(self, path, **kw):
+            super().__init__(path, **kw)
+            built.append(self)
+    monkeypatch.setattr(deploy, "OnnxClassifier", Recorded)
+    (row,) = bench.bench_latency(repeats=1, models=[str(onnx_file)], batches=(1,), warmup=0)
+    cores = len(os.sched_getaffinity(0))
+    assert {t["threads"] for t in row["timings"]} == {1, cores}
+    assert sorted(m.session.get_session_options().intra_op_num_threads for m in built) == sorted({1, cores})

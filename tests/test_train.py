@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -117,17 +116,18 @@ def test_bad_input_is_reported_before_any_training(cache, tmp_path, capsys):
 def test_two_process_gloo_run_matches_single_process_with_the_same_global_batch(cache, tmp_path):
     """tiny_cnn has no BatchNorm and policy 'none' draws nothing, so the only difference is the order of
     the float sums in the gradient all-reduce (and the per-rank mean then average, equal here since the
-    two halves of every global batch have the same size): a few ulps per step, so 1e-5 after 3 epochs."""
+    two halves of every global batch have the same size): a few ulps per step, so 1e-5 after 3 epochs.
+    Every process computes with one thread (OMP_NUM_THREADS=1): left to itself, the single run would take the cores
+    free at its start, and another thread count sums in another order too, so the result would depend on the load.
+    The rendezvous is --standalone: its store binds a port of its own choosing and keeps it (a port found free here
+    and then released could be taken by another process before the launcher binds it)."""
     common = ["--stage", "cosine", "--cache", str(cache), "--seed", "2", "--epochs", "3", "--quiet",
               *[a for s in [*TINY, "path=fast", "policy=none", "lr=0.05"] for a in ("--set", s)]]
-    single = subprocess.run([sys.executable, "-m", "fgvc_ref", "train", *common, "--set", "batch_size=8", "--out", str(tmp_path / "one")],
-                            cwd=ROOT, capture_output=True, text=True)
-    assert single.returncode == 0, single.stderr
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with socket.socket() as s:  # a free port for the rendezvous
-        s.bind(("127.0.0.1", 0))
-        port = str(s.getsockname()[1])
-    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
+    single = subprocess.run([sys.executable, "-m", "fgvc_ref", "train", *common, "--set", "batch_size=8", "--out", str(tmp_path / "one")],
+                            cwd=ROOT, capture_output=True, text=True, env=env)
+    assert single.returncode == 0, single.stderr
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           "-m", "fgvc_ref", "train", *common, "--set", "batch_size=4", "--device", "cpu", "--out", str(tmp_path / "two")],
                          cwd=ROOT, capture_output=True, text=True, env=env)
     assert ddp.returncode == 0, ddp.stderr[-3000:]

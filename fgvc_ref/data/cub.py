@@ -11,12 +11,13 @@ nest it once more, ``CUB_200_2011/CUB_200_2011/``)::
     classes.txt              <class_id> <class name>
     images/<class folder>/<image>.jpg
 
-Convention: image and class ids are 1-based; the label is ``class_id - 1``, so classes keep the
-order of ``classes.txt``; records follow ``images.txt``. A box is the common crop
-``(x, y, x + width, y + height)`` in PIL's edge coordinates (``x``, ``y`` the top-left pixel's 0-based
-position), each edge rounded to the nearest pixel, half up: ``left = floor(x + 1/2)``, ``right =
-floor(x + width + 1/2)``, likewise for y. In the project's 1-based inclusive convention that is
-``(left + 1, top + 1, right, bottom)``. The official values are whole numbers, for which this is exact.
+Convention: image and class ids are 1-based; the label is ``class_id - 1``, so classes are in class
+id order, ids compared as integers (the official ``classes.txt``'s line order); records follow
+``images.txt``. A box is the common crop ``(x, y, x + width, y + height)`` in PIL's edge coordinates
+(``x``, ``y`` the top-left pixel's 0-based position), each edge rounded to the nearest pixel, half up:
+``left = floor(x + 1/2)``, ``right = floor(x + width + 1/2)``, likewise for y. In the project's
+1-based inclusive convention that is ``(left + 1, top + 1, right, bottom)``. The official values are
+whole numbers, for which this is exact.
 """
 
 from __future__ import annotations

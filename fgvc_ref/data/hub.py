@@ -51,7 +51,10 @@ embeddings, ids) are never read.
 
 **Class names**: from every source present (the card, each shard's schema metadata,
 dataset_info.json); where several are present they must agree, else an error names both and the
-first index where they differ. With none, classes are named by their index (and said so).
+first index where they differ. A source may list them or map index -> name (the card's YAML
+``'0': name``): the keys are indices, in integer order ("10" after "9"). With none, classes are named
+by their index (and said so); a mirror whose labels are the class names themselves (a string column)
+has those names as classes in alphabetical order (``sorted``), whatever order the rows give them in.
 
 **Boxes**: most copies have none, and then every image is used whole (the blog's box-crop protocol
 cannot be run: ``prepare`` says so, and so do the run's recipe.json and report). A box column is used
@@ -329,6 +332,17 @@ def saved_files(root: Path) -> tuple[dict[str, tuple[list[Path], str]], dict[str
     return out, stated
 
 
+def _names_by_index(names, where: str) -> list[str]:
+    """A ClassLabel's names in label order: a list as it is, or a mapping index -> name (the card's YAML writes
+    ``'0': name``, string keys: ordered as integers, so that "10" comes after "9", not after "1")."""
+    if isinstance(names, dict):
+        bad = [k for k in names if not re.fullmatch(r"\s*\d+\s*", str(k))]
+        if bad:
+            raise DatasetError(f"{where}: class names must be keyed by their index (0, 1, ...); found the key {bad[0]!r}")
+        names = [names[k] for k in sorted(names, key=int)]
+    return [str(n) for n in names]
+
+
 def stated_rows(info: dict | None) -> dict[str, int]:
     """Split -> ``num_examples`` as a dataset_info states it (a list of splits in a card, a mapping in dataset_info.json)."""
     splits = (info or {}).get("splits")
@@ -435,7 +449,7 @@ def copy_splits(root: Path, layout: str, config: str | None = None) -> Copy:
     return Copy(name, header, splits, (f"{read}: {listed or 'none'}", *notes, *stale))
 
 
-def _features_from_card(header: dict, config: str) -> dict | None:
+def _features_from_card(header: dict, config: str, where: str) -> dict | None:
     """Feature name -> {"_type": ..., "names": [...]} from the card's dataset_info of ``config`` (None when absent)."""
     info = card_info(header, config)
     if not isinstance(info, dict) or not isinstance(info.get("features"), list):
@@ -444,22 +458,20 @@ def _features_from_card(header: dict, config: str) -> dict | None:
     for f in info["features"]:
         dtype = f.get("dtype")
         if isinstance(dtype, dict) and "class_label" in dtype:
-            names = dtype["class_label"].get("names", {})
-            names = [names[k] for k in sorted(names, key=int)] if isinstance(names, dict) else list(names)
-            features[f["name"]] = {"_type": "ClassLabel", "names": [str(n) for n in names]}
+            features[f["name"]] = {"_type": "ClassLabel", "names": _names_by_index(dtype["class_label"].get("names", {}), where)}
         else:
             features[f["name"]] = {"_type": "Image" if dtype == "image" else str(dtype)}
     return features
 
 
-def _features_from_json(obj) -> dict | None:
+def _features_from_json(obj, where: str) -> dict | None:
     """Feature name -> {"_type", "names"} from a ``datasets`` features dict (schema metadata, dataset_info.json)."""
     if not isinstance(obj, dict):
         return None
     out = {}
     for name, f in obj.items():
         if isinstance(f, dict):
-            out[name] = {"_type": f.get("_type", ""), **({"names": [str(n) for n in f["names"]]} if "names" in f else {})}
+            out[name] = {"_type": f.get("_type", ""), **({"names": _names_by_index(f["names"], where)} if "names" in f else {})}
     return out
 
 
@@ -484,14 +496,15 @@ def _open(path: Path):
         raise DatasetError(_unreadable(path, "Parquet file" if path.suffix == ".parquet" else "Arrow IPC stream file", e)) from e
 
 
-def _schema_features(schema) -> dict | None:
+def _schema_features(schema, where: str) -> dict | None:
     meta = schema.metadata or {}
     if b"huggingface" not in meta:
         return None
     try:
-        return _features_from_json(json.loads(meta[b"huggingface"]).get("info", {}).get("features"))
+        features = json.loads(meta[b"huggingface"]).get("info", {}).get("features")
     except ValueError:
         return None
+    return _features_from_json(features, where)
 
 
 def _agree(sources: list[tuple[str, list[str]]], label_column: str) -> list[str] | None:
@@ -545,21 +558,22 @@ def load_hub(root: Path | str, split: str, *, splits: tuple[str, ...] | None = N
         if schema.names != columns:
             raise DatasetError(f"{path}: its columns {schema.names} differ from {files[0].name}'s {columns}")
     names: list[tuple[str, list[str]]] = []
-    features = (_features_from_card(copy.header, copy.config) or {}) if copy.header else {}
+    features = (_features_from_card(copy.header, copy.config, str(root / "README.md")) or {}) if copy.header else {}
     sources_of = {}  # feature dicts by where they came from, for the class names
     if features:
         sources_of[str(root / "README.md")] = features
     for path, schema, _ in opened:
-        if (f := _schema_features(schema)) is not None:
+        if (f := _schema_features(schema, f"{path} (schema metadata)")) is not None:
             sources_of[f"{path} (schema metadata)"] = f
     if found.layout == "hf_save_to_disk":
         for s in copy.splits:
             info = root / s / "dataset_info.json"
             if info.is_file():
                 try:
-                    f = _features_from_json(json.loads(info.read_text()).get("features"))
+                    features = json.loads(info.read_text()).get("features")
                 except (OSError, ValueError) as e:
                     raise DatasetError(f"{info}: not readable JSON ({e})") from e
+                f = _features_from_json(features, str(info))
                 if f is not None:
                     sources_of[str(info)] = f
     merged = {k: v for f in sources_of.values() for k, v in f.items()}
