@@ -52,6 +52,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
     from fgvc_ref.data.cache import prepare_dataset, prepared_with
     from fgvc_ref.data.datasets import load_dataset
+    from fgvc_ref.data.records import names_differ
 
     sizes = {"train": args.train_size, "test": args.test_size}
     settings = {"data_root": str(Path(args.data).resolve()), "dataset": args.dataset, "boxes": not args.no_boxes, "sizes": sizes,
@@ -71,11 +72,9 @@ def _prepare(args: argparse.Namespace) -> int:
                config=args.hub_config)
     loaded = {split: load_dataset(args.dataset, args.data, split, any_size=args.any_size, boxes=not args.no_boxes, bbox_csv=args.bbox_csv,
                                   layout=args.layout, **hub) for split in sizes}  # load and check both splits before writing anything
-    if loaded["train"].classes != loaded["test"].classes:
-        a, b = loaded["train"].classes, loaded["test"].classes
-        raise ValueError(f"{args.data}: train and test have different classes ({len(a)} vs {len(b)}): only in train "
-                         f"{sorted(set(a) - set(b))[:5]}, only in test {sorted(set(b) - set(a))[:5]}"
-                         + ("" if set(a) != set(b) else f", in another order (first difference at class {next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)})"))
+    differ = names_differ(loaded["train"].classes, loaded["test"].classes, "train", "test")
+    if differ:
+        raise ValueError(f"{args.data}: train and test have different classes: {differ}")
     for note in dict.fromkeys(n for data in loaded.values() for n in data.notes):  # each note once, in order
         print(note, file=sys.stderr)
     for split, data in loaded.items():

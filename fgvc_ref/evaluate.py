@@ -77,8 +77,8 @@ def is_photo_folder(spec: str | Path) -> bool:
 def photos(folder: str | Path, preprocessing: dict, classes: list[str]):
     """A user's labelled photos, ``FOLDER/<class>/<image>``, as a test set: each image decoded in its displayed frame
     (EXIF orientation applied) and stored as ``predict`` stores it (``preprocessing``: the run's evaluation preprocessing,
-    a whole image: resize and centre crop). Class folders are matched to ``classes`` ("/" spelled "-"); every unreadable
-    image is listed in one error."""
+    a whole image: resize and centre crop). Class folders are matched to ``classes`` ("/" spelled "-", names compared in
+    Unicode NFC); every unreadable image is listed in one error."""
     from fgvc_ref.data.folder import load_folder
     from fgvc_ref.data.records import DatasetError
     from fgvc_ref.data.sources import TestData
@@ -116,13 +116,15 @@ def test_set(spec: str, *, preprocessing: dict, classes: list[str], trained_on: 
 
 
 def check_classes(where: str, k: int, names: list[str] | None, loaded, spec: str, owner: str = "run") -> None:
-    """Refuse a test set whose class count or class names differ from the model's (``owner``: "run" or "model")."""
+    """Refuse a test set whose class count or class names differ from the model's (``owner``: "run" or "model"); names
+    are compared in Unicode NFC and a difference is shown with escapes (:func:`~fgvc_ref.data.records.names_differ`)."""
+    from fgvc_ref.data.records import names_differ
+
     if len(loaded.classes) != k:
         raise ValueError(f"{where} classifies {k} classes but {spec} has {len(loaded.classes)}; evaluate it on data with the same classes")
-    if names is not None and list(names) != list(loaded.classes):
-        first = next(i for i, (a, b) in enumerate(zip(names, loaded.classes)) if a != b)
-        raise ValueError(f"{where} was trained on other classes than {spec} has: class {first} is {names[first]!r} "
-                         f"in the {owner}, {loaded.classes[first]!r} in the data")
+    differ = names_differ(list(names), list(loaded.classes), f"the {owner}", "the data") if names is not None else None
+    if differ:
+        raise ValueError(f"{where} was trained on other classes than {spec} has: {differ}")
 
 
 def run_logits(run: Run, images: torch.Tensor, device: torch.device) -> torch.Tensor:

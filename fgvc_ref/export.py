@@ -150,16 +150,19 @@ class BoxExpected(UserWarning):
 
 
 def image_files(paths: list[str]) -> tuple[list[str], str | None]:
-    """The arguments with each folder replaced by its image files (sorted; junk skipped, :func:`~fgvc_ref.data.images.scan`),
-    and the note on what was skipped."""
+    """The arguments with each folder replaced by its image files (sorted; junk skipped, links followed,
+    :func:`~fgvc_ref.data.images.scan`), and the note on what was skipped. A folder that holds files but no image file
+    is a DatasetError naming them."""
     from collections import Counter
 
-    from fgvc_ref.data.images import junk_note, scan
+    from fgvc_ref.data.images import junk_note, scan, what_it_holds
 
     files, skipped, examples = [], Counter(), {}
     for p in paths:
         if Path(p).is_dir():
             found = scan(p)
+            if (held := what_it_holds(found)) is not None:
+                raise DatasetError(f"{p}: holds {held}")
             files += [str(f) for f in found.files]
             skipped.update(found.skipped)
             examples = {**found.examples, **examples}

@@ -339,3 +339,31 @@ def test_evaluating_other_data_never_replaces_the_runs_own_evaluation(resnet_run
         other = evaluate_run(run, str(folder))
     assert Path(own["out"]) == run / "evaluation-ema" and Path(other["out"]) == run / "evaluation-ema-on-my_photos"
     assert json.loads((run / "evaluation-ema" / "evaluation.json").read_text())["images"] == own["images"] != other["images"]
+
+
+
+# --- files as people have them: links, extensions ------------------------------------------------
+
+
+def test_predict_on_a_folder_follows_links_and_names_a_broken_one_or_a_folder_without_images(resnet_run, cache, tmp_path, capsys):
+    import os
+
+    run, _ = resnet_run
+    out = export_run(run, tmp_path / "model.pt")
+    sources = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    os.symlink(sources[0]["path"], folder / "linked.jpg")  # a file outside the folder
+    (folder / "own.jpg").write_bytes(Path(sources[1]["path"]).read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BoxExpected)
+        answers = predict(out, [str(folder)], topk=1)
+        assert [Path(p).name for p, _ in answers] == ["linked.jpg", "own.jpg"]
+        assert answers[0][1] == predict(out, [sources[0]["path"]], topk=1)[0][1]
+        os.symlink("../moved.jpg", folder / "old.jpg")
+        assert main(["predict", str(out), str(folder)]) == 2
+        assert f"{folder / 'old.jpg'} -> ../moved.jpg is broken" in capsys.readouterr().err
+        (tmp_path / "iphone").mkdir()
+        (tmp_path / "iphone" / "IMG_0001.HEIC").write_bytes(b"heic")
+        assert main(["predict", str(out), str(tmp_path / "iphone")]) == 2
+        assert f"{tmp_path / 'iphone'}: holds 'IMG_0001.HEIC', but no image file (image extensions read here:" in capsys.readouterr().err
