@@ -188,11 +188,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         if args.weights:
             raise ValueError("--weights goes with a run folder; an exported model holds one set of weights")
         r = evaluate_model(args.run, args.cache or args.data, out=args.out, pairs=args.pairs, verify_sources=not args.no_verify_sources,
-                           device=args.device)
+                           device=args.device, max_pixels=args.max_image_pixels)
         what = f"{r['model_file']} ({r['precision']}, {r['weights']} weights)"
     else:
         r = evaluate_run(args.run, args.cache or args.data, weights=args.weights, out=args.out, device=args.device, pairs=args.pairs,
-                         verify_sources=not args.no_verify_sources)
+                         verify_sources=not args.no_verify_sources, max_pixels=args.max_image_pixels)
         what = f"{r['run']} ({r['weights']} weights)"
     print(f"{what} on {r['data']}: top-1 {r['top1']:.2f}%, top-{r['topk']} {r['top5']:.2f}% "
           f"({r['images']} images)" + ("" if r["same_data_as_training"] else "; not the data the run was trained on"))
@@ -230,7 +230,7 @@ def _predict(args: argparse.Namespace) -> int:
     boxes = [parse_box(b) for b in args.box] if args.box else None
     torch_threads(None)
     failed = 0
-    for path, answer in predict(args.model, args.images, boxes=boxes, topk=args.topk, device=args.device):
+    for path, answer in predict(args.model, args.images, boxes=boxes, topk=args.topk, device=args.device, max_pixels=args.max_image_pixels):
         if isinstance(answer, str):
             print(f"error: {answer}", file=sys.stderr)
             failed += 1
@@ -242,7 +242,7 @@ def _predict(args: argparse.Namespace) -> int:
 def _gallery(args: argparse.Namespace) -> int:
     from fgvc_ref.gallery import write_gallery
 
-    print(f"gallery written to {write_gallery(args.out, args.image, size=args.size, seed=args.seed)}")
+    print(f"gallery written to {write_gallery(args.out, args.image, size=args.size, seed=args.seed, max_pixels=args.max_image_pixels)}")
     return 0
 
 
@@ -260,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from fgvc_ref.data.datasets import NAMES as DATASETS
+
+    MAX_PIXELS = dict(type=int, default=None, metavar="N",
+                      help="read a photo of up to N pixels at full size (default: Pillow's decompression-bomb limit, 89,478,485). "
+                           "A larger JPEG is read reduced (JPEG draft mode) without it; other formats need it. Only for files you trust")
 
     b = sub.add_parser("bench", help="time each technique against its torch/torchvision twin (medians, ratios)",
                        description="Time each hand-written technique against its twin in one process; print medians, "
@@ -377,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--pairs", type=int, default=10, help="how many confused pairs to list (default: %(default)s)")
     e.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     e.add_argument("--no-verify-sources", action="store_true", help="do not check the cache's source images")
+    e.add_argument("--max-image-pixels", **MAX_PIXELS)
     e.set_defaults(func=_evaluate)
 
     x = sub.add_parser("export", help="write a finished run's weights as a plain state dict or an ONNX graph, with classes and preprocessing",
@@ -407,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bounding box, 1-based inclusive pixels; give one per image, in order (default: whole image, centre crop)")
     q.add_argument("--topk", type=int, default=5, help="classes to print per image (default: %(default)s)")
     q.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    q.add_argument("--max-image-pixels", **MAX_PIXELS)
     q.set_defaults(func=_predict)
 
     g = sub.add_parser("gallery", help="draw what each augmentation does to a photo, from the code that trains",
@@ -417,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--image", default=None, help="a photo (default: scikit-image's bundled cat photo)")
     g.add_argument("--size", type=int, default=96, help="cell size in pixels (default: %(default)s)")
     g.add_argument("--seed", type=int, default=0, help="seed of the training samples (default: %(default)s)")
+    g.add_argument("--max-image-pixels", **MAX_PIXELS)
     g.set_defaults(func=_gallery)
 
     k = sub.add_parser("check", help="validate stage names and --set values for every stage, before any work (reproduce.sh's preflight)",

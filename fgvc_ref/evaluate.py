@@ -74,11 +74,12 @@ def is_photo_folder(spec: str | Path) -> bool:
     return Path(spec).is_dir() and not (Path(spec) / "test.manifest.json").exists() and not (Path(spec) / "train.manifest.json").exists()
 
 
-def photos(folder: str | Path, preprocessing: dict, classes: list[str]):
+def photos(folder: str | Path, preprocessing: dict, classes: list[str], max_pixels: int | None = None):
     """A user's labelled photos, ``FOLDER/<class>/<image>``, as a test set: each image decoded in its displayed frame
     (EXIF orientation applied) and stored as ``predict`` stores it (``preprocessing``: the run's evaluation preprocessing,
-    a whole image: resize and centre crop). Class folders are matched to ``classes`` ("/" spelled "-", names compared in
-    Unicode NFC); every unreadable image is listed in one error."""
+    a whole image: resize and centre crop; a large JPEG read reduced, ``max_pixels`` for other large files). Class
+    folders are matched to ``classes`` ("/" spelled "-", names compared in Unicode NFC); every unreadable image is listed
+    in one error."""
     from fgvc_ref.data.folder import load_folder
     from fgvc_ref.data.records import DatasetError
     from fgvc_ref.data.sources import TestData
@@ -92,7 +93,7 @@ def photos(folder: str | Path, preprocessing: dict, classes: list[str]):
     images, bad = [], []
     for r in loaded.records:
         try:
-            images.append(stored_image(r.path, preprocessing))
+            images.append(stored_image(r.path, preprocessing, max_pixels=max_pixels))
         except (DatasetError, OSError) as e:
             bad.append(str(e))
     if bad:
@@ -103,13 +104,15 @@ def photos(folder: str | Path, preprocessing: dict, classes: list[str]):
     return TestData(torch.stack(images), labels, list(classes), "", str(folder))
 
 
-def test_set(spec: str, *, preprocessing: dict, classes: list[str], trained_on: str | None, verify_sources: bool):
+def test_set(spec: str, *, preprocessing: dict, classes: list[str], trained_on: str | None, verify_sources: bool,
+             max_pixels: int | None = None):
     """The test set ``spec`` names (a cache, a Fashion-MNIST spec, or a folder of photos), with an error that says what
     to give when the data a model was trained on (``trained_on``, the default) is not readable here."""
     from fgvc_ref.data.sources import load_test
 
     try:
-        return photos(spec, preprocessing, classes) if is_photo_folder(spec) else load_test(spec, verify_sources=verify_sources)
+        return (photos(spec, preprocessing, classes, max_pixels) if is_photo_folder(spec) else
+                load_test(spec, verify_sources=verify_sources))
     except ValueError as e:
         raise ValueError(f"{e}\n(the data the model was trained on, {spec!r}, is not readable here: give --cache DIR or --data SPEC)"
                          if spec == trained_on else str(e)) from e
@@ -138,10 +141,11 @@ def run_logits(run: Run, images: torch.Tensor, device: torch.device) -> torch.Te
 
 
 def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str | None = None, out: Path | str | None = None,
-                 device: str | None = None, pairs: int = 10, verify_sources: bool = True) -> dict:
+                 device: str | None = None, pairs: int = 10, verify_sources: bool = True, max_pixels: int | None = None) -> dict:
     """Evaluate a finished run on ``data`` (default: the run's own data spec) and write the results to ``out``
     (default ``RUN_DIR/evaluation-<weights>`` on the run's own data, ``RUN_DIR/evaluation-<weights>-on-<data>`` on other
-    data, so that one never replaces the other); returns what ``evaluation.json`` holds."""
+    data, so that one never replaces the other); returns what ``evaluation.json`` holds. ``max_pixels``: for a folder of
+    photos, a pixel limit above Pillow's for files that are not JPEGs (:func:`photos`)."""
     from fgvc_ref.run import preprocessing_of
 
     run = load_run(run_dir, weights)
@@ -149,7 +153,7 @@ def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str |
     k = num_classes(run.model.state_dict())
     preprocessing, names = preprocessing_of(run.recipe["data"], run.recipe["image_size"]) if is_photo_folder(spec) else ({}, None)
     loaded = test_set(spec, preprocessing=preprocessing, classes=list(run.classes or names or []), trained_on=run.recipe["data"],
-                      verify_sources=verify_sources)
+                      verify_sources=verify_sources, max_pixels=max_pixels)
     check_classes(str(run.path), k, run.classes, loaded, spec)
     logits = run_logits(run, loaded.test_images, torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
     same = loaded.fingerprint == run.recipe.get("data_fingerprint")
@@ -167,7 +171,7 @@ def slug(spec: str) -> str:
 
 
 def evaluate_model(path: Path | str, data: str | None = None, *, out: Path | str | None = None, pairs: int = 10,
-                   verify_sources: bool = True, device: str | None = None) -> dict:
+                   verify_sources: bool = True, device: str | None = None, max_pixels: int | None = None) -> dict:
     """Evaluate an exported model (``.onnx`` in ONNX Runtime, or ``.pt`` with its ``.json``) on ``data`` (default: the data
     its run was trained on) with the run's own test split and preprocessing, and measure its agreement with the run's
     PyTorch model when the run folder is there: the share of identical top-1 answers and the max and mean absolute
@@ -179,7 +183,8 @@ def evaluate_model(path: Path | str, data: str | None = None, *, out: Path | str
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     predict, meta = exported_predictor(path, device)
     spec = data or meta["data"]
-    loaded = test_set(spec, preprocessing=meta["preprocessing"], classes=meta["classes"], trained_on=meta["data"], verify_sources=verify_sources)
+    loaded = test_set(spec, preprocessing=meta["preprocessing"], classes=meta["classes"], trained_on=meta["data"], verify_sources=verify_sources,
+                      max_pixels=max_pixels)
     check_classes(str(path), meta["num_classes"], meta["classes"], loaded, spec, owner="model")
     logits = predict(loaded.test_images)
     header = {"run": meta.get("run"), "model_file": str(path), "precision": meta.get("precision", "fp32"), "stage": meta.get("stage"),

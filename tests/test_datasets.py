@@ -222,7 +222,7 @@ def test_a_stray_parquet_file_does_not_make_a_class_folder_copy_a_hugging_face_o
         load_stanford_cars(root, "train", expected=None, image_column="img")
 
 
-# --- files as people have them: extensions, links, names, through prepare -------------------------------
+# --- files as people have them: extensions, links, names, sizes, through prepare -------------------------------
 
 
 def _prepare(data, out, dataset="stanford_cars") -> int:
@@ -304,3 +304,17 @@ def test_splits_written_in_nfd_and_nfc_prepare_as_one_class_list_and_a_real_diff
     assert _prepare(tmp_path / "raw", tmp_path / "c2", "folder") == 2
     err = capsys.readouterr().err
     assert "train and test have different classes: 2 classes in train, 2 in test; only in train: 'Citro\\xebn C4'; only in test: 'Citroen C4'" in err
+
+
+def test_prepare_keeps_the_pixel_limit_for_a_large_jpeg_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    from fgvc_ref.data.synthetic import make_fake_stanford_cars
+
+    raw = make_fake_stanford_cars(tmp_path / "raw", "folders", classes=2, per_class=2).root
+    big = sorted((raw / "test").rglob("*.jpg"))[0]
+    Image.new("RGB", (300, 200), (10, 200, 30)).save(big, quality=90)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50_000)  # 60,000 pixels: a JPEG predict would read reduced
+    assert _prepare(raw, tmp_path / "c") == 2
+    assert f"{big}: 60,000 pixels is over the 50,000-pixel limit that guards against decompression bombs" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

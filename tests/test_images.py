@@ -1,9 +1,9 @@
-"""fgvc_ref.data.images: every mode to 8-bit RGB by one rule, errors that name the file, EXIF orientation, junk-free
-listing by extension, links followed by one rule, names compared in NFC.
+"""fgvc_ref.data.images: every mode to 8-bit RGB by one rule, errors that name the file, EXIF orientation, large
+pictures, junk-free listing by extension, links followed by one rule, names compared in NFC.
 
 Oracles are independent of the decoder: the 8-bit picture a file was made from (16-bit files hold ``257 g``, float files
-``g / 255``), a palette looked up by hand, Pillow's own ``ImageOps.exif_transpose`` for the EXIF table, the files and
-links a test made, and names written in both Unicode normal forms.
+``g / 255``), a palette looked up by hand, Pillow's own ``ImageOps.exif_transpose`` for the EXIF table and Pillow's own
+draft mode for a reduced JPEG, the files and links a test made, and names written in both Unicode normal forms.
 """
 
 import io
@@ -180,8 +180,76 @@ def test_truncated_file_missing_file_and_decompression_bomb_are_named(photo, tmp
     with pytest.raises(DatasetError, match=rf"^{tmp_path / 'gone.jpg'}: cannot be read"):
         decode_image(tmp_path / "gone.jpg")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
-    with pytest.raises(DatasetError, match=r"^bomb\.png: not a readable image \(Decompression"):
+    with pytest.raises(DatasetError, match=r"^bomb\.png: 1,200 pixels is over the 100-pixel limit that guards against decompression bombs"):
         decode_image(encode(photo, "PNG"), "bomb.png")
+
+
+# --- large pictures -------------------------------------------------------------------------------
+
+
+def jpeg_of(photo: Image.Image, size: tuple[int, int], **kw) -> bytes:
+    return encode(photo.resize(size, Image.BILINEAR), "JPEG", quality=95, **kw)
+
+
+@pytest.mark.parametrize("limit", [30_000, 20_000])  # 49,152 pixels: Pillow's warning (1x-2x the limit), then its error (> 2x)
+def test_over_the_pixel_limit_a_dataset_path_refuses_any_file_and_names_its_size(photo, monkeypatch, limit):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+    for data, name in ((jpeg_of(photo, (256, 192)), "car.jpg"), (encode(photo.resize((256, 192)), "PNG"), "car.png")):
+        with pytest.raises(DatasetError, match=rf"^{name}: 49,152 pixels is over the {limit:,}-pixel limit .* dataset preparation keeps it"):
+            decode_image(data, name)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_a_large_jpeg_on_a_user_path_is_read_reduced_by_the_largest_draft_factor_the_caller_affords(photo, monkeypatch, mode):
+    """The picture is Pillow's own draft decode at that factor (1/8 when the caller can lose 8x, 1/4 when 7.9x) less its
+    last row and column when they hold a partial block (190 = 23 x 8 + 6 rows): exactly 1/factor of the picture."""
+    data = jpeg_of(photo.convert(mode), (260, 190))
+    oracles = {}
+    for factor in (8, 4):
+        oracles[factor] = Image.open(io.BytesIO(data))
+        oracles[factor].draft(oracles[factor].mode, (260 // factor, 190 // factor))
+        oracles[factor] = np.asarray(oracles[factor].convert("RGB"))
+        assert oracles[factor].shape[:2] == (-(-190 // factor), -(-260 // factor))  # Pillow rounds up
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4_000)
+    for affordable, factor in ((8.0, 8), (7.9, 4)):
+        out = decode_image(data, "big.jpg", max_reduction=lambda w, h: affordable)
+        assert out.reduced == factor and out.image.size == (260 // factor, 190 // factor)
+        assert (np.asarray(out.image) == oracles[factor][: 190 // factor, : 260 // factor]).all()
+    assert Image.MAX_IMAGE_PIXELS == 4_000  # the draft path never touches Pillow's limit
+
+
+def test_a_jpeg_the_caller_cannot_reduce_enough_or_any_other_large_file_is_refused_with_the_option_to_allow_it(photo, monkeypatch):
+    data, png = jpeg_of(photo, (256, 192)), encode(photo.resize((256, 192)), "PNG")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    for source, affordable, why in ((data, 3.0, r"even read at 1/2 \(JPEG draft mode\) it has 12,288 pixels"),
+                                    (data, 1.9, "read at 1/2 it would lose pixels the model uses"), (png, 8.0, "only a JPEG can be read reduced")):
+        with pytest.raises(DatasetError, match=rf"49,152 pixels is over the 10,000-pixel limit .*\({why}\); if you trust the file, "
+                                               r"allow it: --max-image-pixels 49152"):
+            decode_image(source, "big", max_reduction=lambda w, h: affordable)
+
+
+def test_max_pixels_reads_a_trusted_large_file_whole_and_puts_pillows_limit_back(photo, monkeypatch):
+    png, data = encode(photo.resize((256, 192)), "PNG"), jpeg_of(photo, (256, 192))
+    whole = {source: np.asarray(Image.open(io.BytesIO(source)).convert("RGB")) for source in (png, data)}
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 49,152 pixels: over twice the limit, Pillow's hard error
+    for source in (png, data):
+        out = decode_image(source, "big", max_pixels=49_152, max_reduction=lambda w, h: 8.0)
+        assert out.reduced == 1 and (np.asarray(out.image) == whole[source]).all()
+        assert Image.MAX_IMAGE_PIXELS == 10_000
+    with pytest.raises(DatasetError, match="over the 49,151-pixel limit"):
+        decode_image(png, "big.png", max_pixels=49_151)
+    assert Image.MAX_IMAGE_PIXELS == 10_000
+
+
+@pytest.mark.parametrize("orientation, shown", [(1, (256, 192)), (6, (192, 256)), (8, (192, 256))])
+def test_the_caller_is_asked_about_the_picture_as_displayed(photo, monkeypatch, orientation, shown):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = jpeg_of(photo, (256, 192), exif=exif.tobytes())
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    asked = []
+    out = decode_image(data, "phone.jpg", orientation="apply", max_reduction=lambda w, h: asked.append((w, h)) or 8.0)
+    assert asked == [shown] and out.image.size == (shown[0] // 8, shown[1] // 8) and out.reduced == 8
 
 
 # --- EXIF orientation ----------------------------------------------------------------------------

@@ -4,8 +4,8 @@ Every path that reads an image (``prepare`` and each loader, ``predict``, ``eval
 the gallery, the Hugging Face reader) calls :func:`decode_image`, and every path that lists a folder
 calls :func:`scan` (one folder) or :func:`find` (a glob pattern), so a rule fixed here holds everywhere.
 
-**Decoding** (:func:`decode_image`): the bytes are opened with Pillow (its decompression-bomb limit
-kept, ``LOAD_TRUNCATED_IMAGES`` off), the first frame is loaded, and :func:`to_rgb8` maps the mode to 8-bit RGB by one rule:
+**Decoding** (:func:`decode_image`): the bytes are opened with Pillow (``LOAD_TRUNCATED_IMAGES``
+off), the first frame is loaded, and :func:`to_rgb8` maps the mode to 8-bit RGB by one rule:
 
 - 8-bit modes, palette and alpha (``1 L P PA LA La RGB RGBA RGBa RGBX CMYK YCbCr LAB HSV``): Pillow's
   ``convert("RGB")``, as torchvision and timm do it: the palette is looked up, alpha is dropped (not
@@ -28,6 +28,20 @@ float picture ``g / 255``. (Pillow reads 16-bit RGB PNGs as ``RGB`` already, kee
 ``evaluate`` on a folder of photos, the gallery; a ``--box`` there is in the displayed frame);
 ``"keep"`` leaves them as stored, because dataset boxes refer to the stored pixels, and warns
 (:class:`OrientationNotApplied`) for each file whose tag asks for a turn.
+
+**Size**: Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``, 89,478,485 pixels by default,
+about 9,459 x 9,459) holds on every path. Dataset paths refuse a file over it, naming its size. A
+user-facing path says how far a picture may be reduced and still give it the pixels it needs
+(``max_reduction``): a JPEG over the limit is then decoded at 1/2, 1/4 or 1/8 of its width and
+height by JPEG draft mode (the decoder's DCT scaling, which never builds the full picture: a
+108-megapixel phone photo is read as 12,000 x 9,000 / 8 = 1,500 x 1,125 for a 224-pixel model), the
+largest of these the caller can afford, less its last row and column of reduced pixels when they
+cover only part of a block (so that the picture is exactly ``1/r`` of the file's); Pillow's limit then
+applies to the reduced picture. Any other
+file over the limit, or a JPEG that cannot be reduced below it, is refused with its size and how to
+allow it: ``max_pixels`` (``--max-image-pixels N`` of ``predict``, ``evaluate`` and ``gallery``) raises
+the limit for that decode, and :func:`pixel_limit` for the crops that follow (Pillow's limit is a
+module global, checked by ``crop`` too: it is set for that work and put back; not for threads).
 
 **Listing** (:func:`scan`: one folder; :func:`find`: a glob pattern, any depth):
 
@@ -54,11 +68,14 @@ in-memory object.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
+import re
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import NamedTuple
@@ -72,6 +89,8 @@ from fgvc_ref.data.records import DatasetError, Record, nfc
 # HEIF (.heic, iPhones) is read only where a Pillow plugin registers it (pillow-heif's register_heif_opener()).
 PICTURE_FORMATS = {"JPEG": "jpg", "PNG": "zlib", "GIF": None, "BMP": None, "DIB": None, "TIFF": None, "PPM": None,
                    "WEBP": "webp", "AVIF": "avif", "JPEG2000": "jpg_2000", "HEIF": None}
+JPEG_START = b"\xff\xd8\xff"  # a JPEG's first bytes (start-of-image marker, then a segment marker)
+REDUCTIONS = (8, 4, 2)  # JPEG draft mode decodes at 1/8, 1/4 or 1/2 of the width and height
 EXIF_ORIENTATION = 0x0112
 # EXIF orientation -> the transpose that shows the picture upright (the EXIF 2.3 table; ImageOps.exif_transpose's)
 UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -90,14 +109,19 @@ class Decoded(NamedTuple):
     mode: str  # the mode the file decoded to, before conversion (e.g. "I;16", "CMYK")
     orientation: int  # the EXIF orientation tag, 1 when absent or out of 1..8
     oriented: bool  # True when the pixels were turned to the displayed frame
+    reduced: int = 1  # 1, or 2, 4, 8: a JPEG over the pixel limit decoded at 1/reduced of its width and height (draft mode)
 
 
-def decode_image(source: bytes | str | Path, name: str | None = None, *, orientation: str = "keep") -> Decoded:
+def decode_image(source: bytes | str | Path, name: str | None = None, *, orientation: str = "keep",
+                 max_reduction: Callable[[int, int], float] | None = None, max_pixels: int | None = None) -> Decoded:
     """Decode one image file to 8-bit RGB by the module's rules.
 
     ``source``: the file's bytes, or its path. ``name``: how errors and warnings name it (default: the
     path; required for bytes). ``orientation``: ``"keep"`` (dataset paths: stored pixels, warn when a
-    turn is asked) or ``"apply"`` (user-facing paths: the displayed picture).
+    turn is asked) or ``"apply"`` (user-facing paths: the displayed picture). ``max_reduction`` (user-facing
+    paths): given a picture's displayed width and height, the largest factor by which the caller can afford to
+    have it reduced; a JPEG over the pixel limit is then read reduced (module docstring). ``max_pixels``: a pixel
+    limit above Pillow's, for a file the user trusts.
     Raises DatasetError for an empty, unreadable, truncated or oversized file and for a refused mode.
     """
     if orientation not in ORIENTATIONS:
@@ -113,17 +137,14 @@ def decode_image(source: bytes | str | Path, name: str | None = None, *, orienta
         raise ValueError("decode_image needs a name to report for bytes")
     if not source:
         raise DatasetError(f"{name}: empty file (0 bytes)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            img = Image.open(io.BytesIO(source))
-            tag = int(img.getexif().get(EXIF_ORIENTATION, 1) or 1)
-            img.load()
-        except UnidentifiedImageError:
-            raise DatasetError(f"{name}: not a readable image (no image format recognised in its {len(source)} bytes)") from None
-        except (OSError, SyntaxError, ValueError, TypeError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise DatasetError(f"{name}: not a readable image ({type(e).__name__}: {e})") from e
-    tag = tag if tag in range(1, 9) else 1
+    try:
+        img, tag, reduced = _load(source, name, max_reduction, max_pixels)
+    except UnidentifiedImageError:
+        raise DatasetError(f"{name}: not a readable image (no image format recognised in its {len(source)} bytes)") from None
+    except DatasetError:
+        raise
+    except (OSError, SyntaxError, ValueError, TypeError) as e:
+        raise DatasetError(f"{name}: not a readable image ({type(e).__name__}: {e})") from e
     mode = img.mode
     rgb = to_rgb8(img, name)
     turn = orientation == "apply" and tag in UPRIGHT
@@ -131,7 +152,73 @@ def decode_image(source: bytes | str | Path, name: str | None = None, *, orienta
         rgb = rgb.transpose(UPRIGHT[tag])
     elif tag in UPRIGHT:
         warnings.warn(f"{name}: EXIF orientation {tag} not applied (dataset boxes refer to the stored pixels)", OrientationNotApplied, stacklevel=2)
-    return Decoded(rgb, mode, tag, turn)
+    return Decoded(rgb, mode, tag, turn, reduced)
+
+
+def _orientation(img: Image.Image) -> int:
+    tag = int(img.getexif().get(EXIF_ORIENTATION, 1) or 1)
+    return tag if tag in range(1, 9) else 1
+
+
+@contextlib.contextmanager
+def pixel_limit(max_pixels: int | None):
+    """Pillow's decompression-bomb limit raised to ``max_pixels`` for the work inside, then put back (None, or a value not
+    above the limit: untouched). Pillow checks the size of a crop too, so a caller that allowed a large file decodes it
+    and crops it inside this."""
+    saved = Image.MAX_IMAGE_PIXELS
+    if max_pixels is None or saved is None or max_pixels <= saved:
+        yield
+        return
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _load(data: bytes, name: str, max_reduction, max_pixels: int | None) -> tuple[Image.Image, int, int]:
+    """The first frame, loaded, within the pixel limit (module docstring): (image, EXIF orientation, reduction)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if max_pixels is not None and limit is not None:
+        limit = max(limit, max_pixels)
+    try:
+        with pixel_limit(max_pixels), warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            tag = _orientation(img)
+            img.load()
+        return img, tag, 1
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        pixels = int(found.group(1)) if found else None
+    if max_reduction is not None and data.startswith(JPEG_START):
+        from PIL import JpegImagePlugin
+
+        img = JpegImagePlugin.jpeg_factory(io.BytesIO(data))  # Pillow's open without its size check: checked below, once reduced
+        tag = _orientation(img)
+        w, h = img.size
+        pixels = w * h
+        shown = (h, w) if tag in (5, 6, 7, 8) else (w, h)
+        factor = next((f for f in REDUCTIONS if f <= max_reduction(*shown)), 1)
+        drafted = img.draft(img.mode, (w // factor, h // factor)) if factor > 1 else None
+        reduced = round(w / drafted[1][2]) if drafted else 1
+        if img.width * img.height <= limit:
+            img.load()
+            if reduced > 1:  # the last row and column hold a partial block: cut, so that the picture is exactly 1/reduced of the file's
+                img = img.crop((0, 0, w // reduced, h // reduced))
+            return img, tag, reduced
+        raise DatasetError(_too_large(name, pixels, limit, user=True, why=f"even read at 1/{reduced} (JPEG draft mode) it has "
+                                      f"{img.width * img.height:,} pixels" if reduced > 1 else "read at 1/2 it would lose pixels the model uses"))
+    user = max_reduction is not None or max_pixels is not None
+    raise DatasetError(_too_large(name, pixels, limit, user=user, why="only a JPEG can be read reduced" if user else ""))
+
+
+def _too_large(name: str, pixels: int | None, limit: int, *, user: bool, why: str) -> str:
+    size = f"{pixels:,} pixels" if pixels else "its size"
+    text = f"{name}: {size} is over the {limit:,}-pixel limit that guards against decompression bombs (Pillow's Image.MAX_IMAGE_PIXELS)"
+    if not user:
+        return text + "; dataset preparation keeps it: downscale the file, or check that it is the picture it should be"
+    return text + f" ({why}); if you trust the file, allow it: --max-image-pixels {pixels or 'N'} (max_pixels={pixels or 'N'})"
 
 
 def to_rgb8(img: Image.Image, name: str = "image") -> Image.Image:
