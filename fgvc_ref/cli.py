@@ -53,6 +53,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
     from fgvc_ref.data.cache import prepare_dataset, prepared_with
     from fgvc_ref.data.datasets import check_disjoint, load_dataset, split_parts, unused_splits
+    from fgvc_ref.data.records import names_differ
 
     sizes = {"train": args.train_size, "test": args.test_size}
     parts = split_parts(args.train_splits, args.test_split)
@@ -75,11 +76,9 @@ def _prepare(args: argparse.Namespace) -> int:
                              "train.* and test.* files to prepare it again")
     loaded = {part: load_dataset(args.dataset, args.data, part, any_size=args.any_size, boxes=not args.no_boxes, bbox_csv=args.bbox_csv,
                                  layout=args.layout, splits=parts[part], **hub) for part in sizes}  # load and check both before writing
-    if loaded["train"].classes != loaded["test"].classes:
-        a, b = loaded["train"].classes, loaded["test"].classes
-        raise ValueError(f"{args.data}: train and test have different classes ({len(a)} vs {len(b)}): only in train "
-                         f"{sorted(set(a) - set(b))[:5]}, only in test {sorted(set(b) - set(a))[:5]}"
-                         + ("" if set(a) != set(b) else f", in another order (first difference at class {next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)})"))
+    differ = names_differ(loaded["train"].classes, loaded["test"].classes, "train", "test")
+    if differ:
+        raise ValueError(f"{args.data}: train and test have different classes: {differ}")
     check_disjoint(loaded)
     for note in dict.fromkeys(n for data in loaded.values() for n in data.notes):  # each note once, in order
         print(note, file=sys.stderr)
@@ -221,11 +220,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         if args.weights:
             raise ValueError("--weights goes with a run folder; an exported model holds one set of weights")
         r = evaluate_model(args.run, args.cache or args.data, out=args.out, pairs=args.pairs, verify_sources=not args.no_verify_sources,
-                           device=args.device, open_set=args.open_set, threads=threads)
+                           device=args.device, open_set=args.open_set, threads=threads, max_pixels=args.max_image_pixels)
         what = f"{r['model_file']} ({r['precision']}, {r['weights']} weights)"
     else:
         r = evaluate_run(args.run, args.cache or args.data, weights=args.weights, out=args.out, device=args.device, pairs=args.pairs,
-                         verify_sources=not args.no_verify_sources, open_set=args.open_set)
+                         verify_sources=not args.no_verify_sources, open_set=args.open_set, max_pixels=args.max_image_pixels)
         what = f"{r['run']} ({r['weights']} weights)"
     print(f"{what} on {r['data']}: top-1 {r['top1']:.2f}%, top-{r['topk']} {r['top5']:.2f}% "
           f"({r['images']} images)" + ("" if r["same_data_as_training"] else "; not the data the run was trained on"))
@@ -281,7 +280,8 @@ def _predict(args: argparse.Namespace) -> int:
     boxes = [parse_box(b) for b in args.box] if args.box else None
     threads = torch_threads(None)  # torch's, and an ONNX file's session's
     failed = 0
-    for path, answer in predict(args.model, args.images, boxes=boxes, topk=args.topk, device=args.device, threads=threads):
+    for path, answer in predict(args.model, args.images, boxes=boxes, topk=args.topk, device=args.device, threads=threads,
+                                max_pixels=args.max_image_pixels):
         if isinstance(answer, str):
             print(f"error: {answer}", file=sys.stderr)
             failed += 1
@@ -333,7 +333,7 @@ def _sweep(args: argparse.Namespace) -> int:
 def _gallery(args: argparse.Namespace) -> int:
     from fgvc_ref.gallery import write_gallery
 
-    print(f"gallery written to {write_gallery(args.out, args.image, size=args.size, seed=args.seed)}")
+    print(f"gallery written to {write_gallery(args.out, args.image, size=args.size, seed=args.seed, max_pixels=args.max_image_pixels)}")
     return 0
 
 
@@ -351,6 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from fgvc_ref.data.datasets import NAMES as DATASETS
+
+    MAX_PIXELS = dict(type=int, default=None, metavar="N",
+                      help="read a photo of up to N pixels at full size (default: Pillow's decompression-bomb limit, 89,478,485). "
+                           "A larger JPEG is read reduced (JPEG draft mode) without it; other formats need it. Only for files you trust")
 
     b = sub.add_parser("bench", help="time each technique against its torch/torchvision twin (medians, ratios)",
                        description="Time each hand-written technique against its twin in one process; print medians, "
@@ -486,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "fitted on its validation split), rejection of the unknown test images (AUROC all/easy/hard, FPR@95, OSCR for "
                         "msp, msp_ts, max_logit, energy), selective classification, reliability.png; give SPLIT to grade the unknowns "
                         "by another split with the same known classes; refused for a run trained on all classes")
+    e.add_argument("--max-image-pixels", **MAX_PIXELS)
     e.set_defaults(func=_evaluate)
 
     x = sub.add_parser("export", help="write a finished run's weights as a plain state dict or an ONNX graph, with classes and preprocessing",
@@ -521,6 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bounding box, 1-based inclusive pixels; give one per image, in order (default: whole image, centre crop)")
     q.add_argument("--topk", type=int, default=5, help="classes to print per image (default: %(default)s)")
     q.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    q.add_argument("--max-image-pixels", **MAX_PIXELS)
     q.set_defaults(func=_predict)
 
     g = sub.add_parser("gallery", help="draw what each augmentation does to a photo, from the code that trains",
@@ -531,6 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--image", default=None, help="a photo (default: scikit-image's bundled cat photo)")
     g.add_argument("--size", type=int, default=96, help="cell size in pixels (default: %(default)s)")
     g.add_argument("--seed", type=int, default=0, help="seed of the training samples (default: %(default)s)")
+    g.add_argument("--max-image-pixels", **MAX_PIXELS)
     g.set_defaults(func=_gallery)
 
     w = sub.add_parser("sweep", help="search the recipe's hyper-parameters (grid, quasi-random, TPE; greedy like the blog) on a validation split",

@@ -82,11 +82,12 @@ def is_photo_folder(spec: str | Path) -> bool:
     return Path(spec).is_dir() and not (Path(spec) / "test.manifest.json").exists() and not (Path(spec) / "train.manifest.json").exists()
 
 
-def photos(folder: str | Path, preprocessing: dict, classes: list[str]):
+def photos(folder: str | Path, preprocessing: dict, classes: list[str], max_pixels: int | None = None):
     """A user's labelled photos, ``FOLDER/<class>/<image>``, as a test set: each image decoded in its displayed frame
     (EXIF orientation applied) and stored as ``predict`` stores it (``preprocessing``: the run's evaluation preprocessing,
-    a whole image: resize and centre crop). Class folders are matched to ``classes`` ("/" spelled "-"); every unreadable
-    image is listed in one error."""
+    a whole image: resize and centre crop; a large JPEG read reduced, ``max_pixels`` for other large files). Class
+    folders are matched to ``classes`` ("/" spelled "-", names compared in Unicode NFC); every unreadable image is listed
+    in one error."""
     from fgvc_ref.data.folder import load_folder
     from fgvc_ref.data.records import DatasetError
     from fgvc_ref.data.sources import TestData
@@ -100,7 +101,7 @@ def photos(folder: str | Path, preprocessing: dict, classes: list[str]):
     images, bad = [], []
     for r in loaded.records:
         try:
-            images.append(stored_image(r.path, preprocessing))
+            images.append(stored_image(r.path, preprocessing, max_pixels=max_pixels))
         except (DatasetError, OSError) as e:
             bad.append(str(e))
     if bad:
@@ -111,26 +112,30 @@ def photos(folder: str | Path, preprocessing: dict, classes: list[str]):
     return TestData(torch.stack(images), labels, list(classes), "", str(folder))
 
 
-def test_set(spec: str, *, preprocessing: dict, classes: list[str], trained_on: str | None, verify_sources: bool):
+def test_set(spec: str, *, preprocessing: dict, classes: list[str], trained_on: str | None, verify_sources: bool,
+             max_pixels: int | None = None):
     """The test set ``spec`` names (a cache, a Fashion-MNIST spec, or a folder of photos), with an error that says what
     to give when the data a model was trained on (``trained_on``, the default) is not readable here."""
     from fgvc_ref.data.sources import load_test
 
     try:
-        return photos(spec, preprocessing, classes) if is_photo_folder(spec) else load_test(spec, verify_sources=verify_sources)
+        return (photos(spec, preprocessing, classes, max_pixels) if is_photo_folder(spec) else
+                load_test(spec, verify_sources=verify_sources))
     except ValueError as e:
         raise ValueError(f"{e}\n(the data the model was trained on, {spec!r}, is not readable here: give --cache DIR or --data SPEC)"
                          if spec == trained_on else str(e)) from e
 
 
 def check_classes(where: str, k: int, names: list[str] | None, loaded, spec: str, owner: str = "run") -> None:
-    """Refuse a test set whose class count or class names differ from the model's (``owner``: "run" or "model")."""
+    """Refuse a test set whose class count or class names differ from the model's (``owner``: "run" or "model"); names
+    are compared in Unicode NFC and a difference is shown with escapes (:func:`~fgvc_ref.data.records.names_differ`)."""
+    from fgvc_ref.data.records import names_differ
+
     if len(loaded.classes) != k:
         raise ValueError(f"{where} classifies {k} classes but {spec} has {len(loaded.classes)}; evaluate it on data with the same classes")
-    if names is not None and list(names) != list(loaded.classes):
-        first = next(i for i, (a, b) in enumerate(zip(names, loaded.classes)) if a != b)
-        raise ValueError(f"{where} was trained on other classes than {spec} has: class {first} is {names[first]!r} "
-                         f"in the {owner}, {loaded.classes[first]!r} in the data")
+    differ = names_differ(list(names), list(loaded.classes), f"the {owner}", "the data") if names is not None else None
+    if differ:
+        raise ValueError(f"{where} was trained on other classes than {spec} has: {differ}")
 
 
 def open_set_test(loaded, split):
@@ -164,12 +169,14 @@ def split_for(recorded: dict | None, asked: str | None, classes: list[str], wher
 
 
 def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str | None = None, out: Path | str | None = None,
-                 device: str | None = None, pairs: int = 10, verify_sources: bool = True, open_set: str | None = None) -> dict:
+                 device: str | None = None, pairs: int = 10, verify_sources: bool = True, open_set: str | None = None,
+                 max_pixels: int | None = None) -> dict:
     """Evaluate a finished run on ``data`` (default: the run's own data spec) and write the results to ``out``
     (default ``RUN_DIR/evaluation-<weights>`` on the run's own data, ``RUN_DIR/evaluation-<weights>-on-<data>`` on other
     data, so that one never replaces the other); returns what ``evaluation.json`` holds. A run trained with ``--open-set``
     is evaluated on its known test images and gets its open-set metrics (module docstring), by its recorded split or the
-    split ``open_set`` names (same known classes); ``open_set`` for a run trained on all classes is refused."""
+    split ``open_set`` names (same known classes); ``open_set`` for a run trained on all classes is refused. ``max_pixels``: for a folder of photos, a pixel limit above
+    Pillow's for files that are not JPEGs (:func:`photos`)."""
     from fgvc_ref.run import preprocessing_of
 
     run = load_run(run_dir, weights)
@@ -183,7 +190,7 @@ def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str |
     folder = f"evaluation-{run.weights}"
     if recorded is None:
         loaded = test_set(spec, preprocessing=preprocessing, classes=list(run.classes or names or []), trained_on=run.recipe["data"],
-                          verify_sources=verify_sources)
+                          verify_sources=verify_sources, max_pixels=max_pixels)
         same = loaded.fingerprint == run.recipe.get("data_fingerprint")
         check_classes(str(run.path), k, run.classes, loaded, spec)
         logits, extra = run_logits(run, loaded.test_images, dev), {}
@@ -191,7 +198,8 @@ def evaluate_run(run_dir: Path | str, data: str | None = None, *, weights: str |
         val_x, val_y, val_boxes, own = validation_of(run.recipe["data"], recorded, run.recipe["val_fraction"], run.recipe["seed"],
                                                      run.recipe.get("data_fingerprint"), verify_sources=verify_sources)
         full = _as_test(own) if spec == run.recipe["data"] else test_set(spec, preprocessing=preprocessing, classes=list(names or own.classes),
-                                                                        trained_on=run.recipe["data"], verify_sources=verify_sources)
+                                                                        trained_on=run.recipe["data"], verify_sources=verify_sources,
+                                                                        max_pixels=max_pixels)
         same = full.fingerprint == own.fingerprint
         split = split_for(recorded, open_set, list(full.classes), str(run.path), run.classes or [])
         if split.sha256 != recorded["sha256"]:  # another grading of the unknowns: its own folder
@@ -224,7 +232,7 @@ def slug(spec: str) -> str:
 
 def evaluate_model(path: Path | str, data: str | None = None, *, out: Path | str | None = None, pairs: int = 10,
                    verify_sources: bool = True, device: str | None = None, open_set: str | None = None,
-                   threads: int | None = None) -> dict:
+                   threads: int | None = None, max_pixels: int | None = None) -> dict:
     """Evaluate an exported model (``.onnx`` in ONNX Runtime, or ``.pt`` with its ``.json``) on ``data`` (default: the data
     its run was trained on) with the run's own test split and preprocessing, and measure its agreement with the run's
     PyTorch model when the run folder is there: the share of identical top-1 answers and the max and mean absolute
@@ -245,7 +253,8 @@ def evaluate_model(path: Path | str, data: str | None = None, *, out: Path | str
         split_for(None, open_set, [], str(path), [])  # refused: nothing to reject
     extra = {}
     if recorded is None:
-        loaded = test_set(spec, preprocessing=meta["preprocessing"], classes=meta["classes"], trained_on=meta["data"], verify_sources=verify_sources)
+        loaded = test_set(spec, preprocessing=meta["preprocessing"], classes=meta["classes"], trained_on=meta["data"], verify_sources=verify_sources,
+                          max_pixels=max_pixels)
     else:
         v = meta["validation"]
         val_x, val_y, val_boxes, own = validation_of(v["data"], recorded, v["val_fraction"], v["seed"], v.get("data_fingerprint"),
@@ -254,7 +263,8 @@ def evaluate_model(path: Path | str, data: str | None = None, *, out: Path | str
             full = _as_test(own)
         else:
             names = preprocessing_of(meta["data"], meta["preprocessing"]["image_size"])[1] if is_photo_folder(spec) else own.classes
-            full = test_set(spec, preprocessing=meta["preprocessing"], classes=list(names), trained_on=meta["data"], verify_sources=verify_sources)
+            full = test_set(spec, preprocessing=meta["preprocessing"], classes=list(names), trained_on=meta["data"], verify_sources=verify_sources,
+                              max_pixels=max_pixels)
         split = split_for(recorded, open_set, list(full.classes), str(path), meta["classes"])
         loaded, unknown, hard = open_set_test(full, split)
     check_classes(str(path), meta["num_classes"], meta["classes"], loaded, spec, owner="model")

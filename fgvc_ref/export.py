@@ -25,6 +25,14 @@ A run trained with ``--open-set`` exports its rejection rule too: ``model.json``
 network's logits over the run's validation split (the ONNX export fits each file on its own outputs,
 :mod:`fgvc_ref.deploy`), and ``predict`` answers "unknown" for an image whose score is below the
 threshold, else its top classes by the temperature-scaled probabilities.
+
+A photo over Pillow's decompression-bomb limit (89,478,485 pixels; a 108-megapixel phone photo is
+over it) is read as :mod:`fgvc_ref.data.images` reads large pictures on a user-facing path: a JPEG at
+1/2, 1/4 or 1/8 of its width and height (JPEG draft mode), the largest reduction that keeps the
+region the stored form is made from (the box, else the whole photo) at least as large as it is
+resized to (``stored_size``; ``stored_size * 8 // 7`` before a centre crop), with the box and the
+banner rows scaled alike; any other file over the limit is refused, naming the option that reads it
+(``max_pixels``, ``--max-image-pixels``).
 """
 
 from __future__ import annotations
@@ -163,18 +171,32 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
     return x1, y1, x2, y2
 
 
-def stored_image(path: Path | str, preprocessing: dict, box=None) -> torch.Tensor:
+def stored_image(path: Path | str, preprocessing: dict, box=None, *, max_pixels: int | None = None) -> torch.Tensor:
     """One image file as its uint8 ``3 x S x S`` stored form (S = ``stored_size``), as ``prepare`` (or the
     Fashion-MNIST loader) would store a test image, but in the displayed frame: the file's EXIF orientation is
-    applied (a user's photo means what a viewer shows) and ``box`` is read in that frame. Raises DatasetError for
+    applied (a user's photo means what a viewer shows) and ``box`` is read in that frame. A photo over the pixel
+    limit is read reduced or refused (module docstring); ``max_pixels`` raises the limit. Raises DatasetError for
     an unreadable file."""
+    from fgvc_ref.data.images import pixel_limit
+
+    with pixel_limit(max_pixels):  # an allowed large file: its crop is checked against the same limit
+        return _stored_image(path, preprocessing, box, max_pixels)
+
+
+def _stored_image(path: Path | str, preprocessing: dict, box, max_pixels: int | None) -> torch.Tensor:
     from fgvc_ref.data.cache import crop_box, stored_form
     from fgvc_ref.data.images import decode_image
+    from fgvc_ref.data.records import edges_box
 
-    size = preprocessing["stored_size"]
-    img = decode_image(path, str(path), orientation="apply").image
+    size, trim = preprocessing["stored_size"], preprocessing.get("trim_bottom", 0)
+    decoded = decode_image(path, str(path), orientation="apply", max_reduction=affordable_reduction(preprocessing, box),
+                           max_pixels=max_pixels)
+    img, r = decoded.image, decoded.reduced
+    if r > 1:  # read at 1/r of its width and height: the box's edges (to the nearest reduced pixel) and the banner's rows scale alike
+        box = edges_box((box[0] - 1) / r, (box[1] - 1) / r, box[2] / r, box[3] / r) if box is not None else None
+        trim = -(-trim // r)
     if preprocessing["kind"] == "cache":
-        array, _ = stored_form(img, size, bbox=box, trim_bottom=preprocessing.get("trim_bottom", 0), name=str(path))
+        array, _ = stored_form(img, size, bbox=box, trim_bottom=trim, name=str(path))
         return torch.from_numpy(array).permute(2, 0, 1).contiguous()
     from fgvc_ref.data.fashion_mnist import resize_grey
 
@@ -185,21 +207,41 @@ def stored_image(path: Path | str, preprocessing: dict, box=None) -> torch.Tenso
     return grey[0].expand(3, -1, -1).contiguous()
 
 
+def affordable_reduction(preprocessing: dict, box=None):
+    """``(width, height) -> factor``: how far a photo (its size as displayed) may be reduced and still give its stored form
+    every pixel it uses: the region it is made from (the box, clamped to the photo, else the photo less its banner rows)
+    keeps its shorter side at least the size that region is resized to (module docstring)."""
+    from fgvc_ref.transforms import eval_resize
+
+    size, trim = preprocessing["stored_size"], preprocessing.get("trim_bottom", 0)
+    need = eval_resize(size) if box is None and preprocessing["kind"] == "cache" else size
+
+    def factor(width: int, height: int) -> float:
+        if box is None:
+            return min(width, height - trim) / need
+        x1, y1, x2, y2 = box
+        return min(min(x2, width) - x1 + 1, min(y2, height) - y1 + 1) / need
+    return factor
+
+
 class BoxExpected(UserWarning):
     """A model trained and evaluated on box crops is asked about whole images."""
 
 
 def image_files(paths: list[str]) -> tuple[list[str], str | None]:
-    """The arguments with each folder replaced by its image files (sorted; junk skipped, :func:`~fgvc_ref.data.images.scan`),
-    and the note on what was skipped."""
+    """The arguments with each folder replaced by its image files (sorted; junk skipped, links followed,
+    :func:`~fgvc_ref.data.images.scan`), and the note on what was skipped. A folder that holds files but no image file
+    is a DatasetError naming them."""
     from collections import Counter
 
-    from fgvc_ref.data.images import junk_note, scan
+    from fgvc_ref.data.images import junk_note, scan, what_it_holds
 
     files, skipped, examples = [], Counter(), {}
     for p in paths:
         if Path(p).is_dir():
             found = scan(p)
+            if (held := what_it_holds(found)) is not None:
+                raise DatasetError(f"{p}: holds {held}")
             files += [str(f) for f in found.files]
             skipped.update(found.skipped)
             examples = {**found.examples, **examples}
@@ -221,14 +263,15 @@ class Unknown(NamedTuple):
 
 
 def predict(model_path: Path | str, images: list[str], *, boxes: list | None = None, topk: int = 5, device: str | None = None,
-            threads: int | None = None):
+            threads: int | None = None, max_pixels: int | None = None):
     """For each image file (a folder stands for its image files): ``(path, [(class, probability), ...])``, the ``topk``
     classes by their probability over all K classes (softmax of the logits; of the logits / T for a model exported from an
     open-set run), ``(path, Unknown(...))`` for an image such a model rejects, or ``(path, error message)``. ``model_path``:
     a ``.pt`` export with its ``.json`` (PyTorch), or an ``.onnx`` export (ONNX Runtime, fp32 or int8). Images are
-    read in the displayed frame (EXIF orientation applied; a box is in that frame). ``threads``: ONNX Runtime's compute
-    threads (None: its default). Warns (:class:`BoxExpected`) when the model was trained and evaluated on box crops and
-    no box is given."""
+    read in the displayed frame (EXIF orientation applied; a box is in that frame); a large JPEG is read reduced,
+    and ``max_pixels`` allows other files over Pillow's pixel limit (:func:`stored_image`). ``threads``: ONNX Runtime's
+    compute threads (None: its default). Warns (:class:`BoxExpected`) when the model was trained and evaluated on box
+    crops and no box is given."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     outputs_of, meta = exported_predictor(model_path, device, threads, outputs=True)
     if boxes and any(Path(p).is_dir() for p in images):
@@ -249,7 +292,7 @@ def predict(model_path: Path | str, images: list[str], *, boxes: list | None = N
     results, stored, where = [], [], []
     for k, path in enumerate(images):
         try:
-            stored.append(stored_image(path, meta["preprocessing"], boxes[k] if boxes else None))
+            stored.append(stored_image(path, meta["preprocessing"], boxes[k] if boxes else None, max_pixels=max_pixels))
             where.append(k)
             results.append(None)
         except (DatasetError, OSError) as e:

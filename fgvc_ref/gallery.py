@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fgvc_ref.data.images import decode_image
+from fgvc_ref.data.images import decode_image, pixel_limit
 from fgvc_ref.mosaic import Section, draw
 from fgvc_ref.transforms import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, TrainTransform
 from fgvc_ref.trivial_augment import OPS, apply_ops_batch
@@ -82,9 +82,15 @@ def sections(photo: Image.Image, size: int = 96, seed: int = 0) -> list[Section]
             Section("training samples, reference (ref) and fast path: std(ard), TA, TA+RE (erasing at p=0.5)", sample_rows)]
 
 
-def write_gallery(out: Path | str, image: Path | str | None = None, *, size: int = 96, seed: int = 0) -> Path:
-    photo = decode_image(image, orientation="apply").image if image else default_photo()
+def write_gallery(out: Path | str, image: Path | str | None = None, *, size: int = 96, seed: int = 0, max_pixels: int | None = None) -> Path:
+    """Draw the gallery of ``image`` (default :func:`default_photo`) into ``out``. A JPEG over Pillow's pixel limit is read
+    reduced, keeping its shorter side at least ``size`` (:func:`~fgvc_ref.data.images.decode_image`); ``max_pixels``: a
+    higher limit, for other large files."""
     out = Path(out)
+    with pixel_limit(max_pixels):  # an allowed large file: its centre square is cropped under the same limit
+        photo = (decode_image(image, orientation="apply", max_reduction=lambda w, h: min(w, h) / size, max_pixels=max_pixels).image
+                 if image else default_photo())
+        picture = draw(sections(photo, size, seed), size)
     out.parent.mkdir(parents=True, exist_ok=True)
-    draw(sections(photo, size, seed), size).save(out)
+    picture.save(out)
     return out

@@ -262,10 +262,13 @@ def test_exif_orientation_is_logged_not_applied_and_bombs_and_bad_boxes_are_list
     red = cached.images[0, 0, :h, :w].float()  # red = x coordinate: unrotated, it still grows along each row
     assert red.std(dim=1).mean() > 5 * red.std(dim=0).mean()
 
-    big = tmp_path / "big.png"
+    big, big_jpeg = tmp_path / "big.png", tmp_path / "big.jpg"
     Image.new("RGB", (64, 64)).save(big)
+    Image.new("RGB", (64, 64)).save(big_jpeg)  # a JPEG too: only user-facing paths read a large one reduced
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 4096 px > 2x the limit: a "bomb" here
-    records = [Record(str(big), 0, None), Record(str(rotated), 0, (5, 5, 4, 9))]
+    records = [Record(str(big), 0, None), Record(str(big_jpeg), 0, None), Record(str(rotated), 0, (5, 5, 4, 9))]
     with pytest.raises(DatasetError) as info:
         prepare(records, tmp_path / "d", split="train", classes=["a"], size=10, workers=1, progress=False)
-    assert "2 of 2" in str(info.value) and "DecompressionBomb" in str(info.value) and "zero area" in str(info.value)
+    assert "3 of 3" in str(info.value) and "zero area" in str(info.value)
+    for path in (big, big_jpeg):
+        assert f"{path}: 4,096 pixels is over the 1,000-pixel limit that guards against decompression bombs" in str(info.value)

@@ -99,3 +99,22 @@ def test_missing_files_ids_and_images_are_named(tmp_path):
         load_cub(tmp_path / "c", "train", expected=None)
     with pytest.raises(DatasetError, match="no CUB-200-2011 layout found"):
         load_cub(tmp_path, "train", expected=None)
+
+
+def test_a_copy_from_macos_with_nfd_folder_and_file_names_reads_the_nfc_names_of_the_text_files(tmp_path):
+    """images.txt in NFC (as the dataset's tools write it), classes.txt, the folders and files in NFD (edited and copied on a
+    Mac): the images are found, the classes are NFC."""
+    import unicodedata
+
+    tree = write_cub(tmp_path)
+    base = tree["base"]
+    old = tree["classes"][1]  # 002.Bird_B
+    new = "002.Grünfink_Zoë"
+    nfd = unicodedata.normalize("NFD", new)
+    (base / "images.txt").write_text((base / "images.txt").read_text().replace(old, new), encoding="utf-8")
+    (base / "classes.txt").write_text((base / "classes.txt").read_text().replace(old, nfd), encoding="utf-8")  # edited on the Mac
+    (base / "images" / old).rename(base / "images" / nfd)
+    got = load_cub(tmp_path, "train", expected=None)
+    assert got.classes[1] == new and unicodedata.is_normalized("NFC", got.classes[1])
+    moved = [r for r in got.records if r.label == 1]
+    assert moved and all(Path(r.path).is_file() and f"/{nfd}/" in r.path for r in moved)

@@ -220,3 +220,101 @@ def test_a_stray_parquet_file_does_not_make_a_class_folder_copy_a_hugging_face_o
     assert load_stanford_cars(root, "train", expected=None).layout == "folders"
     with pytest.raises(DatasetError, match=r"options of the Hugging Face copies; .* is a folders copy"):
         load_stanford_cars(root, "train", expected=None, image_column="img")
+
+
+# --- files as people have them: extensions, links, names, sizes, through prepare -------------------------------
+
+
+def _prepare(data, out, dataset="stanford_cars") -> int:
+    return main(["prepare", "--dataset", dataset, "--data", str(data), "--out", str(out), "--any-size", "--train-size", "24",
+                 "--test-size", "20", "--workers", "1"])
+
+
+def _same_cache(a: Path, b: Path) -> bool:
+    return all(torch.equal(load_cache(a, s).images, load_cache(b, s).images) and torch.equal(load_cache(a, s).labels, load_cache(b, s).labels)
+               and load_cache(a, s).classes == load_cache(b, s).classes for s in ("train", "test"))
+
+
+@pytest.mark.parametrize("dataset", ["stanford_cars", "folder"])
+def test_a_copy_whose_images_have_other_extensions_and_cases_prepares_like_the_original(dataset, tmp_path, capsys):
+    """.JPG, .jfif, .jpe, .Jpeg are JPEGs as Pillow reads them: the layout is found and every image is read; a .heic is
+    skipped and named by its extension."""
+    import shutil
+
+    from fgvc_ref.data.synthetic import make_fake_stanford_cars
+
+    clean = make_fake_stanford_cars(tmp_path / "clean", "folders", classes=3, per_class=2).root
+    shutil.copytree(clean, tmp_path / "renamed")
+    for k, f in enumerate(sorted((tmp_path / "renamed").rglob("*.jpg"))):
+        f.rename(f.with_suffix((".JPG", ".jfif", ".jpe", ".Jpeg")[k % 4]))
+    (next((tmp_path / "renamed" / "train").iterdir()) / "IMG_0001.heic").write_bytes(b"an iPhone photo")
+    assert _prepare(clean, tmp_path / "c1", dataset) == 0
+    capsys.readouterr()
+    assert _prepare(tmp_path / "renamed", tmp_path / "c2", dataset) == 0
+    err = capsys.readouterr().err
+    assert "1 files without an image extension (.heic)" in err and "Image extensions read here (any case): " in err
+    assert _same_cache(tmp_path / "c1", tmp_path / "c2")
+
+
+def test_a_tree_of_links_prepares_like_a_copy_and_a_broken_link_stops_prepare_naming_it(tmp_path, capsys):
+    """Stanford Cars class folders linked from a store outside the tree, and single images linked: followed; the cache
+    equals a plain copy's, and its manifest names the paths as linked."""
+    import os
+
+    from fgvc_ref.data.synthetic import make_fake_stanford_cars
+
+    store = make_fake_stanford_cars(tmp_path / "store", "folders", classes=3, per_class=2).root
+    linked = tmp_path / "linked"
+    for split in ("train", "test"):
+        (linked / split).mkdir(parents=True)
+        for k, folder in enumerate(sorted((store / split).iterdir())):
+            if k % 2 == 0:
+                os.symlink(folder, linked / split / folder.name)  # a folder outside the tree
+            else:
+                (linked / split / folder.name).mkdir()
+                for f in folder.iterdir():
+                    os.symlink(f, linked / split / folder.name / f.name)  # files outside the tree
+    assert _prepare(store, tmp_path / "c1") == 0
+    assert _prepare(linked, tmp_path / "c2") == 0
+    assert _same_cache(tmp_path / "c1", tmp_path / "c2")
+    assert all(s["path"].startswith(str(linked)) for s in load_cache(tmp_path / "c2", "train").manifest["sources"])
+    capsys.readouterr()
+    some_class = sorted((linked / "test").iterdir())[1]
+    os.symlink("../../store/gone.jpg", some_class / "lost.jpg")
+    assert _prepare(linked, tmp_path / "c3") == 2
+    err = capsys.readouterr().err
+    assert f"{some_class / 'lost.jpg'} -> ../../store/gone.jpg is broken" in err and not (tmp_path / "c3").exists()
+
+
+def test_splits_written_in_nfd_and_nfc_prepare_as_one_class_list_and_a_real_difference_is_shown_with_escapes(tmp_path, capsys):
+    import unicodedata
+
+    from PIL import Image
+
+    names = ["Citroën C4", "Škoda Octavia"]
+    for split, form in (("train", "NFD"), ("test", "NFC")):
+        for c, name in enumerate(names):
+            folder = tmp_path / "raw" / split / unicodedata.normalize(form, name)
+            folder.mkdir(parents=True)
+            for k in range(2):
+                Image.new("RGB", (30, 20), (100 * c, 50 * k, 90)).save(folder / f"{k}.png")
+    assert _prepare(tmp_path / "raw", tmp_path / "c", "folder") == 0
+    assert load_cache(tmp_path / "c", "train").classes == load_cache(tmp_path / "c", "test").classes == [unicodedata.normalize("NFC", n) for n in names]
+    (tmp_path / "raw" / "test" / unicodedata.normalize("NFC", "Citroën C4")).rename(tmp_path / "raw" / "test" / "Citroen C4")
+    assert _prepare(tmp_path / "raw", tmp_path / "c2", "folder") == 2
+    err = capsys.readouterr().err
+    assert "train and test have different classes: 2 classes in train, 2 in test; only in train: 'Citro\\xebn C4'; only in test: 'Citroen C4'" in err
+
+
+def test_prepare_keeps_the_pixel_limit_for_a_large_jpeg_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    from fgvc_ref.data.synthetic import make_fake_stanford_cars
+
+    raw = make_fake_stanford_cars(tmp_path / "raw", "folders", classes=2, per_class=2).root
+    big = sorted((raw / "test").rglob("*.jpg"))[0]
+    Image.new("RGB", (300, 200), (10, 200, 30)).save(big, quality=90)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50_000)  # 60,000 pixels: a JPEG predict would read reduced
+    assert _prepare(raw, tmp_path / "c") == 2
+    assert f"{big}: 60,000 pixels is over the 50,000-pixel limit that guards against decompression bombs" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

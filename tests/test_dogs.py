@@ -1,5 +1,7 @@
 """fgvc_ref.data.dogs: Stanford Dogs from its .mat lists and VOC XML, several dogs in one image, clear errors."""
 
+from pathlib import Path
+
 import pytest
 
 from benchmark_trees import write_dogs
@@ -64,3 +66,29 @@ def test_a_label_given_to_two_breed_folders_is_refused(tmp_path):
     savemat(str(lists), {k: v for k, v in m.items() if not k.startswith("__")})
     with pytest.raises(DatasetError, match=r"label 1 is given to images of two folders"):
         load_dogs(tmp_path, "train", expected=None)
+
+
+def test_a_copy_from_macos_with_nfd_breed_folders_reads_the_nfc_names_of_the_lists(tmp_path):
+    """The .mat lists name a breed in NFC; the image and annotation folders were copied from a Mac (NFD): both found."""
+    import unicodedata
+
+    from scipy.io import loadmat, savemat
+
+    from benchmark_trees import _cell
+
+    tree = write_dogs(tmp_path)
+    old = "n02085631-Breed_B"
+    new = "n02085631-Grünfink"
+    for split in ("train", "test"):
+        path = tmp_path / "lists" / f"{split}_list.mat"
+        m = loadmat(str(path), squeeze_me=True)
+        savemat(str(path), {"file_list": _cell([str(f).replace(old, new) for f in m["file_list"]]),
+                            "annotation_list": _cell([str(f).replace(old, new) for f in m["annotation_list"]]), "labels": m["labels"].reshape(-1, 1)})
+    for folder in ("Images", "Annotation"):
+        (tmp_path / folder / old).rename(tmp_path / folder / unicodedata.normalize("NFD", new))
+    got = load_dogs(tmp_path, "train", expected=None)
+    assert got.classes[1] == "Grünfink" and unicodedata.is_normalized("NFC", got.classes[1])
+    want = [i for i in tree["images"] if i["split"] == "train"]
+    union = lambda boxes: (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+    assert [r.bbox for r in got.records] == [union(i["boxes"]) for i in want]  # each annotation read from its NFD folder
+    assert all(Path(r.path).is_file() for r in got.records)

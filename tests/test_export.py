@@ -416,3 +416,138 @@ def test_evaluating_other_data_never_replaces_the_runs_own_evaluation(resnet_run
         other = evaluate_run(run, str(folder))
     assert Path(own["out"]) == run / "evaluation-ema" and Path(other["out"]) == run / "evaluation-ema-on-my_photos"
     assert json.loads((run / "evaluation-ema" / "evaluation.json").read_text())["images"] == own["images"] != other["images"]
+
+
+# --- files as people have them: very large photos, links, names ------------------------------------------
+
+DRAFT_MEAN_LEVELS = 2.0  # JPEG draft mode averages 8 x 8 blocks in the DCT, a full decode then an antialiased resize averages
+# a bilinear window: on real photos the stored 16-px images differ by at most about 1.5 grey levels on average (measured 0.2-1.4)
+DRAFT_PROB_ATOL = 0.02  # ... which moves this model's probabilities by far less than this
+
+
+def _big_photo(path: Path, size=(800, 600), fmt="JPEG") -> Path:
+    """scikit-image's cat photo at ``size``: a "large" photo once the tests lower Pillow's limit below its pixels."""
+    from PIL import Image
+
+    from photos import photo_dir
+
+    Image.open(photo_dir() / "chelsea.png").convert("RGB").resize(size, Image.BILINEAR).save(path, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    return path
+
+
+@pytest.mark.parametrize("box", [None, (81, 41, 720, 560)])  # a box on the 1/8 grid (x1 - 1, y1 - 1, x2, y2 multiples of 8): mapped exactly
+def test_predict_reads_a_jpeg_over_the_pixel_limit_reduced_and_answers_as_for_the_whole_decode(resnet_run, tmp_path, monkeypatch, box):
+    """The oracle is the same photo decoded whole (--max-image-pixels above its size) then preprocessed: the same top-1 class
+    and probabilities within DRAFT_PROB_ATOL; the stored image within DRAFT_MEAN_LEVELS on average."""
+    from PIL import Image
+
+    from fgvc_ref.export import stored_image
+
+    run, _ = resnet_run
+    out = export_run(run, tmp_path / "model.pt")
+    prep = json.loads(out.with_suffix(".json").read_text())["preprocessing"]
+    photo = _big_photo(tmp_path / "IMG_0001.JPG")
+    boxes = [box] if box else None
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 200_000)  # 480,000 pixels: over twice the limit, Pillow's hard error
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BoxExpected)
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # no crop of the allowed whole decode goes over the limit
+        (_, reduced), = predict(out, [str(photo)], boxes=boxes, topk=4)
+        (_, whole), = predict(out, [str(photo)], boxes=boxes, topk=4, max_pixels=480_000)
+    assert not isinstance(reduced, str), reduced
+    assert reduced[0][0] == whole[0][0]
+    assert all(abs(p - dict(whole)[c]) < DRAFT_PROB_ATOL for c, p in reduced)
+    a, b = stored_image(photo, prep, box).float(), stored_image(photo, prep, box, max_pixels=480_000).float()
+    assert (a - b).abs().mean() < DRAFT_MEAN_LEVELS and Image.MAX_IMAGE_PIXELS == 200_000
+
+
+def test_a_png_over_the_pixel_limit_is_refused_by_predict_with_the_option_that_reads_it(resnet_run, tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    run, _ = resnet_run
+    out = export_run(run, tmp_path / "model.pt")
+    photo = _big_photo(tmp_path / "scan.png", (600, 400), "PNG")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)  # 240,000 pixels: over twice the limit, Pillow's hard error
+    assert main(["predict", str(out), str(photo)]) == 1
+    err = capsys.readouterr().err
+    assert f"{photo}: 240,000 pixels is over the 100,000-pixel limit that guards against decompression bombs" in err
+    assert "only a JPEG can be read reduced" in err and "--max-image-pixels 240000" in err and "not a readable image" not in err
+    for box in ([], ["--box", "2,2,600,400"]):  # Pillow checks a crop's size too (not a crop of the whole): the allowed limit holds for it
+        assert main(["predict", str(out), str(photo), "--max-image-pixels", "240000", *box]) == 0
+        captured = capsys.readouterr()
+        assert str(photo) in captured.out and "decompression bomb" not in captured.err
+    assert Image.MAX_IMAGE_PIXELS == 100_000
+
+
+def test_affordable_reduction_keeps_the_region_the_stored_form_is_made_from_at_least_its_resize():
+    """For the whole photo the shorter side stays >= stored_size * 8 // 7 (the resize before the centre crop); for a box,
+    the box's shorter side (clamped to the photo) stays >= stored_size; a Fashion-MNIST model resizes the region to
+    stored_size; the banner rows do not count."""
+    from fgvc_ref.export import affordable_reduction
+
+    cache = {"kind": "cache", "stored_size": 224, "trim_bottom": 0}
+    assert affordable_reduction(cache)(4000, 3000) == 3000 / 256
+    assert affordable_reduction(cache, (1001, 501, 2000, 3500))(4000, 3000) == 1000 / 224  # clamped: 2,500 rows in the photo
+    assert affordable_reduction({"kind": "fashion-mnist", "stored_size": 28})(4000, 3000) == 3000 / 28
+    assert affordable_reduction({**cache, "trim_bottom": 20})(4000, 3000) == 2980 / 256
+
+
+def test_predict_on_a_folder_follows_links_and_names_a_broken_one_or_a_folder_without_images(resnet_run, cache, tmp_path, capsys):
+    import os
+
+    run, _ = resnet_run
+    out = export_run(run, tmp_path / "model.pt")
+    sources = json.loads((Path(cache) / "test.manifest.json").read_text())["sources"]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    os.symlink(sources[0]["path"], folder / "linked.jpg")  # a file outside the folder
+    (folder / "own.jpg").write_bytes(Path(sources[1]["path"]).read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BoxExpected)
+        answers = predict(out, [str(folder)], topk=1)
+        assert [Path(p).name for p, _ in answers] == ["linked.jpg", "own.jpg"]
+        assert answers[0][1] == predict(out, [sources[0]["path"]], topk=1)[0][1]
+        os.symlink("../moved.jpg", folder / "old.jpg")
+        assert main(["predict", str(out), str(folder)]) == 2
+        assert f"{folder / 'old.jpg'} -> ../moved.jpg is broken" in capsys.readouterr().err
+        (tmp_path / "iphone").mkdir()
+        (tmp_path / "iphone" / "IMG_0001.HEIC").write_bytes(b"heic")
+        assert main(["predict", str(out), str(tmp_path / "iphone")]) == 2
+        assert f"{tmp_path / 'iphone'}: holds 'IMG_0001.HEIC', but no image file (image extensions read here:" in capsys.readouterr().err
+
+
+def test_evaluate_on_photos_matches_nfd_class_folders_to_the_models_names_and_reads_a_large_jpeg_as_predict_does(tmp_path, monkeypatch):
+    """A model whose classes are NFC names; the user's folders come from a Mac (NFD); one photo is over the pixel limit."""
+    import unicodedata
+
+    from PIL import Image
+
+    from fgvc_ref.evaluate import evaluate_model
+
+    raw = tmp_path / "raw"
+    names = ["Citroën C4", "Škoda Octavia"]
+    for split in ("train", "test"):
+        for c, name in enumerate(names):
+            (raw / split / name).mkdir(parents=True)
+            for k in range(3):
+                Image.new("RGB", (40, 30), (200 * c, 60 * k, 100)).save(raw / split / name / f"{k}.png")
+    assert main(["prepare", "--dataset", "folder", "--data", str(raw), "--out", str(tmp_path / "cache"), "--any-size", "--train-size", "16",
+                 "--test-size", "16", "--workers", "1"]) == 0
+    train(tiny("base", 1), load_data(tmp_path / "cache"), tmp_path / "run", seed=0, progress=False)
+    out = export_run(tmp_path / "run", tmp_path / "model.pt")
+    assert json.loads(out.with_suffix(".json").read_text())["classes"] == names
+    mine = tmp_path / "mine"
+    for c, name in enumerate(names):
+        (mine / unicodedata.normalize("NFD", name)).mkdir(parents=True)
+        Image.new("RGB", (40, 30), (200 * c, 60, 100)).save(mine / unicodedata.normalize("NFD", name) / "a.png")
+    big = mine / unicodedata.normalize("NFD", names[1]) / "big.jpg"
+    Image.new("RGB", (400, 300), (200, 60, 100)).save(big, quality=95)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50_000)
+    r = evaluate_model(out, str(mine), out=tmp_path / "ev")
+    assert r["images"] == 3 and r["classes"] == names
+    assert r["predicted"][-1] == names.index(predict(out, [str(big)], topk=1)[0][1][0][0])
+    Image.new("RGB", (400, 300), (200, 60, 100)).save(big.with_suffix(".png"))  # not a JPEG: read with the option only
+    with pytest.raises(ValueError, match=r"big\.png: 120,000 pixels is over the 50,000-pixel limit .*--max-image-pixels 120000"):
+        evaluate_model(out, str(mine), out=tmp_path / "ev2")
+    assert main(["evaluate", str(out), "--data", str(mine), "--out", str(tmp_path / "ev3"), "--max-image-pixels", "120000"]) == 0
+    assert json.loads((tmp_path / "ev3" / "evaluation.json").read_text())["images"] == 4

@@ -111,3 +111,21 @@ def test_the_default_gallery_is_written_under_runs_which_git_ignores(tmp_path, m
     pytest.importorskip("skimage")
     monkeypatch.chdir(tmp_path)
     assert main(["gallery", "--size", "24"]) == 0 and (tmp_path / default).is_file()
+
+
+def test_the_gallery_reads_a_large_jpeg_reduced_and_a_large_png_with_the_option(tmp_path, monkeypatch, capsys):
+    """A phone photo over Pillow's pixel limit: as a JPEG it is read at 1/8 (its shorter side 75 >= the cell size 48), the
+    same picture as a PNG needs --max-image-pixels; Pillow's limit is put back."""
+    pytest.importorskip("skimage")
+    photo = default_photo().resize((800, 600), Image.BILINEAR)
+    photo.save(tmp_path / "big.jpg", quality=95)
+    photo.save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)
+    assert main(["gallery", "--image", str(tmp_path / "big.jpg"), "--out", str(tmp_path / "a.png"), "--size", str(SIZE)]) == 0
+    assert main(["gallery", "--image", str(tmp_path / "big.png"), "--out", str(tmp_path / "b.png"), "--size", str(SIZE)]) == 2
+    assert "480,000 pixels is over the 100,000-pixel limit" in capsys.readouterr().err and not (tmp_path / "b.png").exists()
+    assert main(["gallery", "--image", str(tmp_path / "big.png"), "--out", str(tmp_path / "b.png"), "--size", str(SIZE),
+                 "--max-image-pixels", "480000"]) == 0
+    assert Image.MAX_IMAGE_PIXELS == 100_000
+    monkeypatch.undo()  # the galleries themselves are larger than 100,000 pixels
+    assert Image.open(tmp_path / "a.png").size == Image.open(tmp_path / "b.png").size

@@ -197,8 +197,8 @@ def test_class_names_come_from_each_source_and_must_agree(photos, tmp_path):
     other = list(CLASSES)
     other[2] = "espresso"
     disagree = write_parquet(tmp_path / "disagree", photos, schema_names=other)
-    with pytest.raises(DatasetError, match=r"class names of column 'label' disagree: .*README\.md has 4 \('coffee' at index 2\), .*parquet "
-                                           r"\(schema metadata\) has 4 \('espresso' at index 2\)"):
+    with pytest.raises(DatasetError, match=r"class names of column 'label' disagree: 4 classes in .*README\.md, 4 in .*parquet \(schema "
+                                           r"metadata\); only in .*README\.md: 'coffee'; only in .*parquet \(schema metadata\): 'espresso'"):
         load_dataset("hub", disagree, "train")
     info = saved / "test" / "dataset_info.json"
     info.write_text(info.read_text().replace('"coffee"', '"espresso"'))
@@ -435,3 +435,44 @@ def test_a_mirror_storing_class_names_as_label_strings_is_read_with_those_names(
     write_card(root, names=CLASSES, configs=True)
     with pytest.raises(DatasetError, match=r"labels that are not class names: \['zebra'\]"):
         load_dataset("hub", root, "test")
+
+
+# --- files as people have them: links, names -------------------------------------------------------------
+
+
+def test_a_hub_cache_snapshot_whose_shards_are_links_to_blobs_reads_like_the_files(photos, tmp_path):
+    """``huggingface-cli download`` without --local-dir keeps ``snapshots/<rev>/data/*.parquet`` as links to ``blobs/<hash>``,
+    outside the snapshot; a snapshot without a card is found by walking it (``**/*.parquet``) through a linked folder too."""
+    import os
+
+    plain = write_parquet(tmp_path / "plain", photos)
+    cache = tmp_path / "hub" / "datasets--someone--cars"
+    snapshot = cache / "snapshots" / "0123abc"
+    (snapshot / "data").mkdir(parents=True)
+    (cache / "blobs").mkdir()
+    for k, shard in enumerate(sorted((plain / "data").iterdir())):
+        shutil.copy(shard, cache / "blobs" / f"blob{k}")
+        os.symlink(f"../../../blobs/blob{k}", snapshot / "data" / shard.name)
+    os.symlink(plain / "README.md", snapshot / "README.md")
+    for split in ("train", "test"):
+        a, b = load_dataset("hub", plain, split), load_dataset("hub", snapshot, split)
+        assert [r.label for r in a.records] == [r.label for r in b.records] and a.classes == b.classes
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    os.symlink(snapshot / "data", bare / "shards")  # no card: shards found by name, through the link
+    assert len(load_dataset("hub", bare, "train").records) == len(load_dataset("hub", plain, "train").records)
+    os.symlink("../../../blobs/gone", snapshot / "data" / "test-00001-of-00002.parquet")  # an interrupted download
+    with pytest.raises(DatasetError, match=r"test-00001-of-00002\.parquet -> \.\./\.\./\.\./blobs/gone is broken"):
+        load_dataset("hub", snapshot, "test")
+
+
+def test_class_names_written_in_nfd_by_one_source_agree_with_nfc_in_another_and_are_kept_in_nfc(photos, tmp_path):
+    import unicodedata
+
+    nfc, nfd = ([unicodedata.normalize(form, n) for n in ["astronaut", "Katzë", "café", "rocket"]] for form in ("NFC", "NFD"))
+    root = write_parquet(tmp_path / "snap", photos, schema_names=nfc, card=False)
+    write_card(root, names=nfd)  # the card is read first
+    assert load_dataset("hub", root, "train").classes == nfc
+    write_card(root, names=[*nfc[:2], "cafe", nfc[3]])
+    with pytest.raises(DatasetError, match=r"only in .*README\.md: 'cafe'; only in .*\(schema metadata\): 'caf\\xe9'"):
+        load_dataset("hub", root, "train")

@@ -102,7 +102,7 @@ def test_missing_split_missing_root_and_unknown_layout_are_clear(fakes, tmp_path
     shutil.copytree(fakes["folders"].root, root)
     shutil.rmtree(root / "test")
     for split in ("train", "test"):
-        with pytest.raises(DatasetError, match=r"no complete Stanford Cars layout: folders .*lacks \['test/\*/\*\.jpg or test/\*/\*\.jpeg or test/\*/\*\.png'\]"):
+        with pytest.raises(DatasetError, match=r"no complete Stanford Cars layout: folders .*lacks \['test/\*/\*\.<image>'\]"):
             load_stanford_cars(root, split, expected=None)
     with pytest.raises(DatasetError, match="not found"):
         load_stanford_cars(tmp_path / "nowhere", "train")

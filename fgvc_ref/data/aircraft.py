@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fgvc_ref.data.images import located
 from fgvc_ref.data.layouts import Layout, find_layout
-from fgvc_ref.data.records import DatasetError, LoadedSplit, Record, as_int, check_files_exist, check_split, read_table
+from fgvc_ref.data.records import DatasetError, LoadedSplit, Record, as_int, check_split, nfc, read_table
 
 LEVELS = {"variant": "variants.txt", "family": "families.txt", "manufacturer": "manufacturers.txt"}
 FULL = {"variant": {"classes": 100, "train": 6667, "test": 3333}, "family": {"classes": 70, "train": 6667, "test": 3333},
@@ -53,7 +54,7 @@ def load_aircraft(root: Path | str, split: str, *, level: str = "variant", expec
         raise DatasetError(f"aircraft level must be one of {sorted(LEVELS)}, got {level!r}")
     data, note = find_data(root, level, boxes, layout)
     class_file = data / LEVELS[level]
-    classes = [line.strip() for line in class_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    classes = [nfc(line.strip()) for line in class_file.read_text(encoding="utf-8").splitlines() if line.strip()]  # as read_table's
     index = {name: i for i, name in enumerate(classes)}
     split_file = data / f"images_{level}_{SPLIT_FILE[split]}.txt"
     box_of = {}
@@ -67,7 +68,7 @@ def load_aircraft(root: Path | str, split: str, *, level: str = "variant", expec
         if boxes and image not in box_of:
             raise DatasetError(f"{data / 'images_box.txt'}: no box for image {image} (listed in {split_file.name})")
         records.append(Record(str(data / "images" / f"{image}.jpg"), index[name], box_of.get(image), BANNER))
-    check_files_exist(records, data, "FGVC-Aircraft")
+    records = located(records, data, "FGVC-Aircraft")
     exp = expected or {}
     return check_split(LoadedSplit(records, classes, f"aircraft:{level}", (note,)), data, split, expected_images=exp.get(split),
                        expected_classes=exp.get("classes"))

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fgvc_ref.data.images import located
 from fgvc_ref.data.layouts import Layout, find_layout
-from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, as_int, check_files_exist, check_split, edges_box, read_table
+from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, as_int, check_split, edges_box, read_table
 
 FULL = {"classes": 200, "train": 5994, "test": 5794}
 FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt", "bounding_boxes.txt", "classes.txt")
@@ -73,6 +74,6 @@ def load_cub(root: Path | str, split: str, *, expected: dict | None = FULL, boxe
         except ValueError:
             raise DatasetError(f"{base / 'bounding_boxes.txt'}: image {image_id}: box {bboxes[image_id]} is not four numbers") from None
         records.append(Record(str(base / "images" / path), as_int(labels[image_id][0], base / "image_class_labels.txt", "class_id") - 1, box))
-    check_files_exist(records, base, "CUB-200-2011")
+    records = located(records, base, "CUB-200-2011")
     exp = expected or {}
     return check_split(LoadedSplit(records, classes, "cub", (note,)), base, split, expected_images=exp.get(split), expected_classes=exp.get("classes"))

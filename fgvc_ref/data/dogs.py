@@ -24,19 +24,20 @@ from pathlib import Path
 
 import numpy as np
 
+from fgvc_ref.data.images import located, on_disk
 from fgvc_ref.data.layouts import Layout, find_layout, locate
-from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, as_int, check_files_exist, check_split, load_mat, mat_variable
+from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, as_int, check_split, load_mat, mat_variable, nfc
 
 FULL = {"classes": 120, "train": 12000, "test": 8580}
 
 
 def _text(value) -> str:
-    """A MATLAB cell entry (a string, possibly wrapped in 1-element arrays) as a Python string."""
+    """A MATLAB cell entry (a string, possibly wrapped in 1-element arrays) as a Python string, in NFC."""
     while isinstance(value, np.ndarray):
         if value.size != 1:
             raise ValueError(f"expected one string, got an array of shape {value.shape}")
         value = value.reshape(-1)[0]
-    return str(value)
+    return nfc(str(value))
 
 
 def voc_box(path: Path) -> Box:
@@ -88,7 +89,9 @@ def load_dogs(root: Path | str, split: str, *, expected: dict | None = FULL, box
             raise DatasetError(f"{lists}: label {label + 1} is given to images of two folders, {folder_of[label]!r} and {folder!r}")
     k = max(labels) + 1 if labels else 0
     classes = [folder_of[c].split("-", 1)[-1] if c in folder_of else f"class {c + 1} (no image in this split)" for c in range(k)]
-    records = [Record(str(images / f), label, voc_box(annotations / note) if boxes else None) for f, note, label in zip(files, notes, labels)]
-    check_files_exist(records, root, "Stanford Dogs")
+    listings: dict = {}  # an annotation named in NFC may be on disk in NFD (a copy from macOS)
+    records = [Record(str(images / f), label, voc_box(on_disk(annotations / note, listings)) if boxes else None)
+               for f, note, label in zip(files, notes, labels)]
+    records = located(records, root, "Stanford Dogs")
     exp = expected or {}
     return check_split(LoadedSplit(records, classes, "dogs", (found.note,)), root, split, expected_images=exp.get(split), expected_classes=exp.get("classes"))

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fgvc_ref.data.images import located
 from fgvc_ref.data.layouts import Layout, find_layout
-from fgvc_ref.data.records import DatasetError, LoadedSplit, Record, as_int, check_files_exist, check_split, load_mat, mat_variable
+from fgvc_ref.data.records import DatasetError, LoadedSplit, Record, as_int, check_split, load_mat, mat_variable
 
 FULL = {"classes": 102, "train": 2040, "test": 6149}
 SETS = {"train": ("trnid", "valid"), "test": ("tstid",)}
@@ -52,7 +53,7 @@ def load_flowers102(root: Path | str, split: str, *, expected: dict | None = FUL
             if not 1 <= image_id <= len(labels):
                 raise DatasetError(f"{base / 'setid.mat'}: {name} holds image id {image_id}, outside 1..{len(labels)} (imagelabels.mat)")
             records.append(Record(str(base / "jpg" / f"image_{image_id:05d}.jpg"), labels[image_id - 1] - 1, None))
-    check_files_exist(records, base, "Flowers-102")
+    records = located(records, base, "Flowers-102")
     exp = expected or {}
     classes = list(Flowers102.classes)
     return check_split(LoadedSplit(records, classes, "flowers102", (note,)), base, split, expected_images=exp.get(split), expected_classes=exp.get("classes"))

@@ -50,11 +50,12 @@ differ, and a wrong name is an error listing the columns found. Extra columns (c
 embeddings, ids) are never read.
 
 **Class names**: from every source present (the card, each shard's schema metadata,
-dataset_info.json); where several are present they must agree, else an error names both and the
-first index where they differ. A source may list them or map index -> name (the card's YAML
-``'0': name``): the keys are indices, in integer order ("10" after "9"). With none, classes are named
-by their index (and said so); a mirror whose labels are the class names themselves (a string column)
-has those names as classes in alphabetical order (``sorted``), whatever order the rows give them in.
+dataset_info.json), kept in Unicode NFC; where several are present they must agree (compared in
+NFC), else an error names both and how they differ, with escapes. A source may list them or map
+index -> name (the card's YAML ``'0': name``): the keys are indices, in integer order ("10" after
+"9"). With none, classes are named by their index (and said so); a mirror whose labels are the class
+names themselves (a string column) has those names as classes in alphabetical order (``sorted``),
+whatever order the rows give them in; a label stored as a class name is matched in NFC too.
 
 **Boxes**: most copies have none, and then every image is used whole (the blog's box-crop protocol
 cannot be run: ``prepare`` says so, and so do the run's recipe.json and report). A box column is used
@@ -79,7 +80,7 @@ from typing import NamedTuple
 
 from fgvc_ref.data.images import find
 from fgvc_ref.data.layouts import Layout, find_layout
-from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, edges_box
+from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, edges_box, names_differ, nfc
 
 SPLIT_WORDS = {"train": ("train", "training"), "validation": ("validation", "valid", "val", "dev"),
                "test": ("test", "testing", "eval", "evaluation")}  # datasets' keywords, in its order of splits
@@ -508,16 +509,14 @@ def _schema_features(schema, where: str) -> dict | None:
 
 
 def _agree(sources: list[tuple[str, list[str]]], label_column: str) -> list[str] | None:
+    """The class names all sources give (in NFC), or a DatasetError naming two that differ and how."""
     if not sources:
         return None
     (first_where, first), *rest = sources
     for where, names in rest:
-        if names != first:
-            k = next((i for i, (a, b) in enumerate(zip(first, names)) if a != b), min(len(first), len(names)))
-            raise DatasetError(f"class names of column {label_column!r} disagree: {first_where} has {len(first)} "
-                               f"({first[k] if k < len(first) else 'none'!r} at index {k}), {where} has {len(names)} "
-                               f"({names[k] if k < len(names) else 'none'!r} at index {k}); fix or remove one of them")
-    return first
+        if differ := names_differ(first, names, first_where, where):
+            raise DatasetError(f"class names of column {label_column!r} disagree: {differ}; fix or remove one of them")
+    return [nfc(n) for n in first]
 
 
 def _pick(features: dict, columns: list[str], wanted: str | None, kind: str, fallback: tuple[str, ...], what: str, where: Path) -> str:
@@ -603,6 +602,7 @@ def load_hub(root: Path | str, split: str, *, splits: tuple[str, ...] | None = N
                     if label is None:
                         raise DatasetError(f"{where}: null label")
                     if isinstance(label, str):
+                        label = nfc(label)
                         string_labels.add(label)
                     elif not isinstance(label, int):
                         raise DatasetError(f"{where}: label {label!r} is not an integer nor a class name")

@@ -6,11 +6,18 @@ Parquet or Arrow shard, :mod:`fgvc_ref.data.hub`), by the shard's path and the r
 A box is ``(x1, y1, x2, y2)`` in Stanford Cars' convention: 1-based, inclusive pixel indices, so
 the pixels it covers are columns ``x1-1 .. x2-1`` and rows ``y1-1 .. y2-1`` (the PIL crop box
 ``(x1 - 1, y1 - 1, x2, y2)``, docs/recipe.md, gotcha 12).
+
+**Names** (class names, and the file names annotations join on) are compared in Unicode normal form
+C (:func:`nfc`): macOS writes file names decomposed (NFD: ``e`` + U+0308), most tools and annotation
+files composed (NFC: U+00EB), and the two spell the same name. Class names are kept in NFC. Where
+two class lists still differ, :func:`names_differ` writes every name with escapes (``ascii()``), so
+that two lists that look identical show how they differ.
 """
 
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -43,6 +50,29 @@ class LoadedSplit(NamedTuple):
     # that the splits no cache split is made of can be named (Hugging Face copies; () for loaders with one official split)
 
 
+def nfc(name: str) -> str:
+    """``name`` in Unicode normal form C (composed), the one form names are compared and kept in."""
+    return unicodedata.normalize("NFC", name)
+
+
+def names_differ(a: list[str], b: list[str], a_is: str, b_is: str) -> str | None:
+    """None when two class lists hold the same names in the same order (compared in NFC); else what differs: the names
+    only one holds, or the first position where the order differs, each name with escapes (``ascii()``)."""
+    x, y = [nfc(n) for n in a], [nfc(n) for n in b]
+    if x == y:
+        return None
+    shown = lambda names: ", ".join(ascii(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    only_a, only_b = [n for n in x if n not in set(y)], [n for n in y if n not in set(x)]
+    parts = [f"{len(x)} classes in {a_is}, {len(y)} in {b_is}"]
+    parts += [f"only in {a_is}: {shown(only_a)}"] if only_a else []
+    parts += [f"only in {b_is}: {shown(only_b)}"] if only_b else []
+    if not only_a and not only_b:
+        k = next((i for i, (p, q) in enumerate(zip(x, y)) if p != q), min(len(x), len(y)))
+        parts.append(f"the same names in another order: class {k} is {ascii(x[k]) if k < len(x) else 'none'} in {a_is}, "
+                     f"{ascii(y[k]) if k < len(y) else 'none'} in {b_is}")
+    return "; ".join(parts)
+
+
 def edges_box(left: float, top: float, right: float, bottom: float) -> Box:
     """A box given by its pixel edges (0-based, PIL's crop box; floats allowed) as the project's 1-based inclusive box,
     each edge rounded to the nearest pixel, half up: ``(floor(left + 1/2) + 1, floor(top + 1/2) + 1, floor(right + 1/2),
@@ -67,13 +97,6 @@ def check_split(split: LoadedSplit, root: Path | str, name: str, *, expected_ima
     if empty:
         raise DatasetError(f"{root}: split {name!r} has {len(empty)} empty class(es), expected >= 1 image each: {empty[:10]}")
     return split
-
-
-def check_files_exist(records: list[Record], root: Path | str, layout: str) -> None:
-    """Refuse records whose image file is missing, naming how many and a few of them."""
-    missing = [r.path for r in records if not Path(r.path).is_file()]
-    if missing:
-        raise DatasetError(f"{root}: {len(missing)} image file(s) named by the {layout} annotations are missing, e.g. {missing[:5]}")
 
 
 def as_int(value, path: Path, field: str) -> int:
@@ -106,7 +129,7 @@ def mat_variable(path: Path, var: str, m: dict | None = None) -> np.ndarray:
 
 
 def read_table(path: Path, columns: int, what: str) -> list[list[str]]:
-    """A whitespace-separated text file as rows of exactly ``columns`` fields (the last one keeps its spaces);
+    """A whitespace-separated text file as rows of exactly ``columns`` fields (the last one keeps its spaces), in NFC;
     blank lines are skipped; DatasetError naming ``file:line`` for a short row."""
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
@@ -118,7 +141,7 @@ def read_table(path: Path, columns: int, what: str) -> list[list[str]]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        row = line.strip().split(maxsplit=columns - 1)
+        row = nfc(line).strip().split(maxsplit=columns - 1)
         if len(row) != columns:
             raise DatasetError(f"{path}:{number}: expected {columns} fields ({what}), got {len(row)}: {line.strip()!r}")
         rows.append(row)

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import torch
 
-from fgvc_ref.data.records import DatasetError
+from fgvc_ref.data.records import DatasetError, names_differ
 
 FASHION_SPEC = re.compile(r"fashion-mnist(?::(?P<subset>[a-z]+))?(?:@(?P<size>\d+))?(?P<options>(?:,(?:train|test)=\d+)*)")
 
@@ -64,8 +64,8 @@ def _load(spec: str | Path, splits: tuple[str, ...], verify_sources: bool) -> Da
                                "nor (for evaluate --data) a folder of labelled photos")
         loaded = {split: load_cache(text, split, verify_sources=verify_sources) for split in splits}
     train, test = loaded["train"], loaded.get("test")
-    if test is not None and train.classes != test.classes:
-        raise DatasetError(f"{text}: train and test caches have different class lists ({len(train.classes)} vs {len(test.classes)})")
+    if test is not None and (differ := names_differ(train.classes, test.classes, "train", "test")):
+        raise DatasetError(f"{text}: train and test caches have different class lists: {differ}")
     fingerprint = _fingerprint(train.manifest, test.manifest if test else {"split": "not loaded"}, train.classes, text)
     name = text if text.startswith("fashion-mnist") else str(Path(text).resolve())  # recipe.json's data: found from any folder
     return Data(train.images, train.labels, test.images if test else None, test.labels if test else None, train.classes, fingerprint,
@@ -103,8 +103,8 @@ def load_test(spec: str | Path, *, verify_sources: bool = True) -> TestData:
         train_manifest = json.loads((Path(text) / "train.manifest.json").read_text())
     except (OSError, ValueError) as e:
         raise DatasetError(f"{text}: the train split's manifest is missing or unreadable ({e}); prepare the cache again") from e
-    if train_manifest.get("classes") != test.classes:
-        raise DatasetError(f"{text}: train and test caches have different class lists")
+    if differ := names_differ(list(train_manifest.get("classes") or []), test.classes, "train", "test"):
+        raise DatasetError(f"{text}: train and test caches have different class lists: {differ}")
     return TestData(test.images, test.labels, test.classes, _fingerprint(train_manifest, test.manifest, test.classes, text), text)
 
 

@@ -15,7 +15,7 @@ present (devkit first: torchvision's layout with the original per-split annotati
     car_ims         car_ims/000001.jpg ..., cars_annos.mat (relative_im_path, bbox_*, class, test, class_names)
     kaggle_folders  car_data/car_data/{train,test}/<class>/*.jpg, headerless anno_{train,test}.csv
                     (fname, x1, y1, x2, y2, class) and names.csv
-    folders         {train,test}/<class>/*.jpg: no boxes (full images: a protocol change)
+    folders         {train,test}/<class>/<image>: any image extension, any case; no boxes (full images: a protocol change)
     hf_repo         a Hugging Face dataset-repo snapshot: train and test Parquet shards named as the Hub names
                     them (``data/train-*.parquet``, ...; :mod:`fgvc_ref.data.hub`); no boxes
     hf_save_to_disk a ``datasets`` save_to_disk folder (dataset_dict.json, Arrow shards); no boxes
@@ -27,7 +27,9 @@ names, so nothing is ever joined by file name across layouts. Folder names spell
 C-V Cargo Van Minivan 2012" is "Ram C/V ..."). A copy that holds class names but not in canonical
 order (a class-folder copy sorts them alphabetically, a Hugging Face copy has its own order) is
 relabelled to the canonical order when its names are the official 196 (:data:`CLASS_NAMES_FILE`,
-the ``class_names`` of ``cars_meta.mat``), and which order it had is said.
+the ``class_names`` of ``cars_meta.mat``), and which order it had is said. Names read from ``.mat``
+and CSV files are kept in Unicode NFC, and a file they name is found on disk in either normal form
+(:func:`~fgvc_ref.data.images.located`).
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ from pathlib import Path
 import numpy as np
 
 from fgvc_ref.data.hub import shard_globs
+from fgvc_ref.data.images import IMAGE, located
 from fgvc_ref.data.layouts import Layout, find_layout
-from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, as_int, check_files_exist, check_split, load_mat, mat_variable
+from fgvc_ref.data.records import Box, DatasetError, LoadedSplit, Record, as_int, check_split, load_mat, mat_variable, nfc
 
 SPLITS = ("train", "test")
 WITH_LABELS = "cars_test_annos_withlabels.mat"
@@ -54,7 +57,7 @@ LAYOUT_TABLE = (  # in order of preference
     Layout("car_ims", ("cars_annos.mat", "car_ims/*.jpg"), "the car_ims.tgz download"),
     Layout("kaggle_folders", ("names.csv", "anno_train.csv", "anno_test.csv", ("car_data/car_data/train/", "car_data/train/"),
                               ("car_data/car_data/test/", "car_data/test/")), "Kaggle's class folders with CSV boxes"),
-    Layout("folders", tuple(tuple(f"{split}/*/*{ext}" for ext in (".jpg", ".jpeg", ".png")) for split in SPLITS), "class folders, no boxes"),
+    Layout("folders", tuple(f"{split}/*/*{IMAGE}" for split in SPLITS), "class folders, no boxes"),
     Layout("hf_repo", (shard_globs("train"), shard_globs("test")), "a Hugging Face dataset-repo snapshot: train and test Parquet shards"),
     Layout("hf_save_to_disk", ("dataset_dict.json", "train/", "test/"), "a `datasets` save_to_disk folder"),
 )
@@ -99,7 +102,7 @@ def load_stanford_cars(root: Path | str, split: str, *, expected: dict | None = 
     if found.layout in ("folders", "hf_repo", "hf_save_to_disk") and class_names is None:
         records, classes, note = canonical_order(records, classes)
         notes.append(note)
-    check_files_exist(records, root, found.layout)
+    records = located(records, root, found.layout)
     exp = expected or {}
     return check_split(LoadedSplit(records, classes, found.layout, tuple(notes), available), root, split, expected_images=exp.get(split),
                        expected_classes=exp.get("classes"))
@@ -131,7 +134,7 @@ def canonical_order(records: list[Record], classes: list[str]) -> tuple[list[Rec
 
 
 def _mat_strings(path: Path, var: str) -> list[str]:
-    return [str(s) for s in mat_variable(path, var)]
+    return [nfc(str(s)) for s in mat_variable(path, var)]
 
 
 def _mat_rows(path: Path, var: str, fields: tuple[str, ...], m: dict | None = None) -> list[dict]:
@@ -166,7 +169,7 @@ def _devkit(root: Path, split: str, *, layout: str, class_names=None) -> tuple[l
 def _car_ims(root: Path, split: str, *, layout: str, class_names=None) -> tuple[list[Record], list[str], list[str]]:
     path = root / "cars_annos.mat"
     m = load_mat(path)
-    classes = [str(s) for s in np.atleast_1d(m["class_names"])] if "class_names" in m else None
+    classes = [nfc(str(s)) for s in np.atleast_1d(m["class_names"])] if "class_names" in m else None
     if classes is None:
         raise DatasetError(f"{path}: variable 'class_names' not found")
     rows = _mat_rows(path, "annotations", ("relative_im_path", *BOX_FIELDS, "class", "test"), m)
@@ -183,7 +186,7 @@ def _read_csv(path: Path) -> list[list[str]]:
         raise DatasetError(f"{path}: file not found")
     try:
         with open(path, newline="", encoding="utf-8") as f:
-            return [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
+            return [[nfc(cell) for cell in row] for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
     except (UnicodeDecodeError, csv.Error) as e:
         raise DatasetError(f"{path}: not a readable UTF-8 CSV file ({type(e).__name__}: {e})") from e
 
