@@ -229,7 +229,7 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
     the machine's load; an explicit integer that differs wins, with a line saying the resume is no longer bit-exact.
 
     A run that fails before its first checkpoint (bad weights, no network for them, an error in its first epoch)
-    leaves no folder behind when it made the folder itself.
+    leaves no folder behind that it made (the run folder, and any parent it had to create).
 
     ``data`` without a test split (``test_images`` None, :func:`fgvc_ref.data.sources.load_train`) trains and selects
     on the validation split alone (``recipe.val_fraction`` > 0, or ``patience`` 0): a search never reads the test
@@ -238,14 +238,14 @@ def train(recipe: Recipe, data: Data, out: Path | str, *, seed: int, device: str
     """
     out = Path(out)
     rank0 = int(os.environ.get("RANK", 0)) == 0
-    made = not out.exists()
+    made = next((f for f in reversed([out, *out.parents]) if not f.exists()), None)  # the first folder this call creates
     lock = lock_run(out) if rank0 else None  # one trainer per run folder
     try:
         return _train(recipe, data, out, seed=seed, device=device, progress=progress, stop_after_epochs=stop_after_epochs,
                       keep_checkpoints=keep_checkpoints, sync_debug=sync_debug, threads=threads, on_epoch=on_epoch)
     except BaseException:
         if rank0 and made and not ckpt.list_checkpoints(out) and not (out / FINAL).exists():
-            shutil.rmtree(out, ignore_errors=True)  # only what this call wrote: recipe.json, env.json, .lock
+            shutil.rmtree(made, ignore_errors=True)  # only what this call wrote: its folders, recipe.json, env.json, .lock
         raise
     finally:
         if lock is not None:

@@ -65,7 +65,7 @@ def test_a_training_without_its_weights_says_offline_not_disk_and_leaves_no_fold
     err = capsys.readouterr().err
     assert code == 2 and "IMAGENET1K_V1 ImageNet weights are not on this machine" in err
     assert "Free space" not in err and "intact" not in err  # not a disk error, and no checkpoint ever existed
-    assert not out.exists()  # the run folder this call made is gone
+    assert not out.exists() and not out.parent.exists()  # the run folder this call made is gone, with the parent it made
     made = tmp_path / "mine"
     made.mkdir()  # a folder the user made is theirs: kept
     assert main(["train", "--stage", "base", "--cache", str(cache), "--out", str(made), "--epochs", "1", "--quiet",
