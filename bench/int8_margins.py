@@ -53,11 +53,29 @@ def measure(run: str, tmp: Path) -> dict:
                                  "flipped": int((flipped & (margin >= lo) & (margin < hi)).sum())} for lo, hi in zip(bands, bands[1:])]}
 
 
+def table(doc: dict) -> str:
+    """The Markdown table README.md and RESULTS.md show, rendered from this script's JSON (``--markdown JSON``)."""
+    lines = ["| run (fp32 and int8 ONNX, the run's test split) | images | top-1 fp32 | top-1 int8 | identical answers | median fp32 margin "
+             "| p99 of \\|logit change\\| | margin under 2 x p99 (at risk) | answers flipped: at risk / all |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in doc["runs"]:
+        flipped = sum(b["flipped"] for b in r["flips_by_margin"])
+        at_risk = sum(b["flipped"] for b in r["flips_by_margin"] if b["margin_to"] <= 2 * r["abs_logit_change"]["p99"] * (1 + 1e-12))
+        lines.append(f"| `{r['run']}` ({r['model']}) | {r['images']} | {r['top1_fp32']:.2f}% | {r['top1_int8']:.2f}% | {r['identical']:.1f}% "
+                     f"| {r['margin_median']:.2f} | {r['abs_logit_change']['p99']:.2f} | {r['at_risk_share']:.1f}% | {at_risk} / {flipped} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="finished run folders")
+    parser.add_argument("runs", nargs="*", help="finished run folders")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--markdown", default=None, metavar="JSON", help="print the table of a JSON this script wrote, and exit")
     args = parser.parse_args()
+    if args.markdown:
+        print(table(json.loads(Path(args.markdown).read_text())))
+        return 0
+    if not args.runs:
+        parser.error("give run folders, or --markdown JSON")
     import platform
 
     import torch

@@ -45,8 +45,27 @@ def test_every_generated_block_is_rendered_again_byte_for_byte_from_its_sources(
     assert generated_blocks(copy.read_text())[name] == body
 
 
+# A table a bench script renders from its committed JSON: the block names the command, which prints it again.
+SCRIPT_BLOCK = re.compile(r"<!-- script:(?P<name>[\w-]+):begin -->\n<!-- command: (?P<command>[^\n]+) -->\n(?P<body>.*?)\n<!-- script:(?P=name):end -->", re.S)
+
+
+@pytest.mark.parametrize("doc", ["RESULTS.md", "README.md"])
+def test_every_script_block_is_what_its_command_prints_from_committed_json(doc):
+    import shlex
+    import subprocess
+    import sys
+
+    blocks = list(SCRIPT_BLOCK.finditer((ROOT / doc).read_text()))
+    assert blocks, f"{doc} should hold the int8-margins table as a script block"
+    for m in blocks:
+        words = shlex.split(m["command"])
+        assert words[0] == "python" and words[1].startswith("bench/") and all((ROOT / w).is_file() for w in words if w.endswith(".json")), m["command"]
+        done = subprocess.run([sys.executable, *words[1:]], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+        assert m["body"] == done.stdout.rstrip("\n"), f"{doc}: block {m['name']} is not what `{m['command']}` prints"
+
+
 def test_numbers_in_hand_written_tables_are_only_the_blogs():
-    text = BLOCK.sub("", (ROOT / "RESULTS.md").read_text())
+    text = SCRIPT_BLOCK.sub("", BLOCK.sub("", (ROOT / "RESULTS.md").read_text()))
     table_lines = [line for line in text.splitlines() if line.startswith("|") and not set(line) <= set("|-: ")]
     numbers = {float(n) for line in table_lines for n in re.findall(r"(?<![\w.])\d+\.\d+", line)}
     assert numbers <= set(BLOG_TOP1.values()), numbers - set(BLOG_TOP1.values())
