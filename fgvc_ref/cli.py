@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 
 from pathlib import Path
@@ -198,6 +199,11 @@ def _check(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from fgvc_ref.report import write_report
 
+    if args.greedy:  # a greedy search's table, from its greedy.json, to stdout (RESULTS.md quotes it as a script block)
+        from fgvc_ref.sweep import greedy_table
+
+        print(greedy_table(json.loads(Path(args.greedy).read_text())).split("\n\n", 1)[1].rstrip("\n"))
+        return 0
     if args.bench:
         from fgvc_ref.report import write_bench_report
 
@@ -444,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "stage, gains, the blog's numbers, protocol, hardware and versions, plus PNG plots.")
     r.add_argument("runs", metavar="RUNS_DIR", nargs="?", help="a folder of runs, or the <section>_runs.json a report wrote beside itself")
     r.add_argument("--bench", nargs="+", default=None, metavar="JSON", help="render benchmark JSON files (from bench --json) instead of runs")
+    r.add_argument("--greedy", default=None, metavar="JSON", help="print the table of a greedy search's greedy.json (sweep --greedy) and exit")
     r.add_argument("--out", default=None, help="report file (default: RUNS_DIR/RESULTS.md; needed with a runs JSON or --bench)")
     r.add_argument("--title", default=None, help="report title (default: the saved one for a runs JSON, else \"Results\")")
     r.add_argument("--command-line", default=None, help="the command that produced the runs, quoted in the report")
