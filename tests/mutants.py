@@ -302,7 +302,7 @@ MUTANTS = [
     M("train: another thread count on resume not said", "fgvc_ref/train.py", "    if recorded and n != recorded:  # always said", "    if False:  # always said", ("tests/test_reliability_resume.py",)),
     M("train: a run that failed before its first checkpoint leaves its folder", "fgvc_ref/train.py", "            shutil.rmtree(made, ignore_errors=True)", "            pass", ("tests/test_model.py", T)),
     M("train: a failed run removes its folder but not the parent it made", "fgvc_ref/train.py", "    made = next((f for f in reversed([out, *out.parents]) if not f.exists()), None)", "    made = out if not out.exists() else None", ("tests/test_model.py", T)),
-    M("train: a folder the user made is removed too", "fgvc_ref/train.py", "    made = not out.exists()", "    made = True", ("tests/test_model.py",)),
+    M("train: a folder the user made is removed too", "fgvc_ref/train.py", "    made = next((f for f in reversed([out, *out.parents]) if not f.exists()), None)", "    made = out", ("tests/test_model.py",)),
     M("train: an early stop said only without --quiet", "fgvc_ref/train.py", 'if row.get("early_stop") and place.rank == 0:', 'if row.get("early_stop") and progress and place.rank == 0:', (T,)),
     M("train: an EMA decay of 0 not explained", "fgvc_ref/train.py", 'if ema is not None and ema.decay == 0 and recipe.ema_decay_reading == "adjusted":', "if False:", (T,)),
     M("model: offline weights fail with urllib's error", "fgvc_ref/model.py", "        except OSError as e:  # urllib's URLError", "        except ImportError as e:  # urllib's URLError", ("tests/test_model.py",)),

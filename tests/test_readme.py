@@ -1,78 +1,79 @@
-"""The README's commands for using a trained model, run as written, in a copy of the repository that must stay clean.
+"""Every command the README shows, run as written after its two set-up commands, in a copy that must stay clean.
 
-The copy holds the tracked files (its own git repository), a tiny trained run at each run path the README names
-(``runs/cars/ema/seed0``, ``runs/proxy-fashion-mnist/runs/ema/seed0``) and the user's files it names (``photo.jpg``,
-``my_photos/<class>/``, ``img0.png``, ``img1.png``, ``bad.jpg``), committed there as a user's own files would be. Each
-README command that uses those paths runs in it, with only its interpreter replaced by this one; afterwards
-``git status`` must show nothing: every output lands in the git-ignored ``runs/``.
+The copy holds the tracked files as a git repository of its own, as a fresh clone is. The README's first set-up
+command is ``./reproduce.sh``; the test runs that very script as ``./reproduce.sh --stages ema --seeds 1 --epochs 2``,
+so ``runs/embedded-default/`` holds what the README's commands use (the synthetic set, its cache, the ``ema`` run at
+seed 0, the report), made by the code a user runs, in seconds rather than the full run's minutes; the second, the
+test command, is the suite itself. Then every command of the README's bash blocks and every ``$`` line of its
+transcripts runs in order, as written, with only ``.venv/bin/python`` (and ``.venv/bin/torchrun``) replaced by this
+interpreter. The ``./reproduce.sh`` lines, whose runs take minutes to hours, run with ``--dry-run``: their options
+are checked and their trainings listed. Each command must exit 0, the transcript's unreadable file 1 with the
+README's own error line; afterwards ``git status`` must show nothing, so every output landed in the ignored
+``runs/``.
+
+The README's offline message and int8 table are checked against what the code and the committed JSON give.
 """
 
+import os
 import shlex
-import shutil
 import subprocess
 import sys
+import urllib.error
 from pathlib import Path
 
 import pytest
-from PIL import Image
+import torch
 
-from fgvc_ref.data.cache import prepare
-from fgvc_ref.data.folder import load_folder
-from fgvc_ref.data.sources import load_data
-from fgvc_ref.data.stanford_cars import official_classes
-from fgvc_ref.train import train
-from checkout import commit_all, copy_checkout, git
-from photos import photo_dir, real_photos
-from runs import ROOT, tiny
+from checkout import copy_checkout, git
+from runs import ROOT
 from test_repo import readme_commands
 
-RUN_PATHS = ("runs/cars/ema/seed0", "runs/proxy-fashion-mnist/runs/ema/seed0")
-USES = (*RUN_PATHS, "runs/export/", "proxy.pt")
-CLASSES = official_classes()[:3]  # "Acura RL Sedan 2012" among them
+README = (ROOT / "README.md").read_text()
+SETUP = "./reproduce.sh --stages ema --seeds 1 --epochs 2"
 
 
-def sandbox(tmp: Path) -> Path:
-    """The tracked files as their own repository, with the runs and the user's files the README's commands name."""
-    repo = copy_checkout(tmp / "repo", repository=True)
-    photos = real_photos(64)
-    for split in ("train", "test"):
-        for c, name in enumerate(CLASSES):
-            (tmp / "raw" / split / name).mkdir(parents=True)
-            for k in range(3):
-                photos[(3 * c + k + (split == "test")) % len(photos)].convert("RGB").save(tmp / "raw" / split / name / f"{k}.png")
-        s = load_folder(tmp / "raw", split)
-        prepare(s.records, tmp / "cache", split=split, classes=s.classes, size=20, workers=1, progress=False)
-    train(tiny("ema", 1), load_data(tmp / "cache"), repo / RUN_PATHS[0], seed=0, progress=False)
-    shutil.copytree(repo / RUN_PATHS[0], repo / RUN_PATHS[1])
-    shutil.copytree(tmp / "raw" / "test", repo / "my_photos")
-    Image.open(photo_dir() / "coffee.png").convert("RGB").save(repo / "photo.jpg")  # 600 x 400, as --box 40,30,600,400 needs
-    for k in range(2):
-        photos[k].convert("L").resize((28, 28)).save(repo / f"img{k}.png")
-    (repo / "bad.jpg").write_bytes(b"this is not a jpg")  # 17 bytes, as the README's error line says
-    commit_all(repo, "the user's files")
-    return repo
+def as_run(words: list[str]) -> list[str]:
+    """A README command as this test runs it: the interpreter replaced, reproduce.sh dry."""
+    if words[0] == ".venv/bin/python":
+        return [sys.executable, *words[1:]]
+    if words[0] == ".venv/bin/torchrun":
+        return [sys.executable, "-m", "torch.distributed.run", *words[1:]]
+    if words[0] == "./reproduce.sh":
+        return ["bash", "reproduce.sh", *words[1:], "--dry-run"]
+    raise AssertionError(f"README: a command this test does not know how to run: {shlex.join(words)}")
 
 
 @pytest.mark.slow
-def test_the_readmes_commands_for_a_trained_model_run_as_written_and_leave_the_repository_clean(tmp_path):
-    commands = [line for line in readme_commands() if any(use in line for use in USES)]
-    assert len(commands) >= 12, commands  # evaluate (2), export, predict (2); the transcript (3); the Deploy section (4)
-    repo = sandbox(tmp_path)
-    readme = (ROOT / "README.md").read_text()
+def test_every_readme_command_runs_as_written_after_the_quick_start_and_leaves_the_repository_clean(tmp_path):
+    repo = copy_checkout(tmp_path / "repo", repository=True)
+    env = {**os.environ, "PYTHON": sys.executable}
+    setup = subprocess.run(["bash", *shlex.split(SETUP)], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    assert (repo / "runs/embedded-default/runs/ema/seed0/final.pt").is_file()
+    test_command = README.split("<!-- test-command -->\n```bash\n")[1].split("\n")[0]
+    commands = [line for line in readme_commands() if line != test_command]
+    assert len(commands) >= 25, commands
+    error_lines = [line for line in README.splitlines() if line.startswith("error: runs/")]
     for line in commands:
-        words = shlex.split(line)
-        assert words[0] in (".venv/bin/python", "python"), line
-        done = subprocess.run([sys.executable, *words[1:]], cwd=repo, capture_output=True, text=True, timeout=600)
-        if "bad.jpg" in words:  # the transcript: one unreadable file among good ones, named in an error line, exit status 1
-            assert done.returncode == 1, done.stderr
-            error = next(e for e in readme.splitlines() if e.startswith("error: bad.jpg: "))
-            assert error in done.stderr.splitlines()
-            assert [o.split(":")[0] for o in done.stdout.splitlines()] == ["img0.png", "img1.png"]
-            assert all(o.count("%") == 3 for o in done.stdout.splitlines())  # --topk 3
+        done = subprocess.run(as_run(shlex.split(line)), cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+        if line.endswith("cars_meta.mat --topk 3"):  # the transcript: an unreadable file among images, named, exit status 1
+            assert done.returncode == 1, done.stdout + done.stderr
+            assert error_lines and error_lines[0] in done.stderr.splitlines(), (error_lines, done.stderr)
+            assert [o.split(": ")[0] for o in done.stdout.splitlines()] == ["runs/embedded-default/synthetic/cars_test/00002.jpg"]
+            assert done.stdout.count("%") == 3  # --topk 3
         else:
-            assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
+            assert done.returncode == 0, f"README: {line}\n{done.stdout}\n{done.stderr}"
+        if line.endswith("--dry-run") or shlex.split(line)[0] == "./reproduce.sh":
+            assert "trainings, into runs/" in done.stdout, done.stdout
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
-    assert (repo / "runs/export/model.int8.onnx").is_file() and (repo / "runs/latency.json").is_file()  # the outputs are real
+    for made in ("runs/export/model.int8.onnx", "runs/latency.json", "runs/sweeps/ema/report.md", "runs/open-set/ema/seed0/final.pt",
+                 "runs/ema-ddp/seed0/final.pt", "runs/my-photos/test", "runs/cache/hub-copy/test.pt"):
+        assert (repo / made).exists(), made  # the outputs are real
+
+
+def test_the_quick_start_names_the_setup_this_test_makes_and_the_run_the_commands_use():
+    assert SETUP.split()[0] == "./reproduce.sh" and "`runs/embedded-default/runs/ema/seed0`" in README
+    assert f"`{SETUP}`" in README
 
 
 def test_every_output_path_a_readme_command_names_is_git_ignored():
@@ -85,3 +86,28 @@ def test_every_output_path_a_readme_command_names_is_git_ignored():
     for path in outputs:
         ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=ROOT)
         assert ignored.returncode == 0, f"README: {path} would be written where git sees it"
+
+
+def test_the_offline_message_the_readme_shows_is_the_one_training_prints(monkeypatch):
+    """README, "Offline and air-gapped machines": the message for the recipe's default weights, with torch's cache at
+    its default place under a home of ``~``, exactly as :func:`fgvc_ref.model.offline_message` words it."""
+    from fgvc_ref.model import offline_message
+    from fgvc_ref.recipe import STAGES
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: "~/.cache/torch/hub")
+    stage = STAGES["base"]
+    message = offline_message(stage.model, stage.weights, urllib.error.URLError("[Errno -2] Name or service not known"))
+    assert f"```text\nerror: {message}\n```" in README
+
+
+def test_every_flipped_int8_answer_lies_where_the_readmes_margin_argument_puts_it():
+    """README, "Deploy": an answer can flip only where the fp32 margin is under the two logits' moves, so under
+    2 x the p99 logit change; the committed measurement (its table is a script block, tests/test_results.py) holds it."""
+    import json
+
+    doc = json.loads((ROOT / "results/int8_margins.json").read_text())
+    assert "<!-- script:int8-margins:begin -->" in README and len(doc["runs"]) == 2
+    for r in doc["runs"]:
+        flipped = round(r["images"] * (100 - r["identical"]) / 100)
+        assert sum(b["flipped"] for b in r["flips_by_margin"]) == flipped > 0
+        assert all(b["flipped"] == 0 for b in r["flips_by_margin"] if b["margin_from"] >= 2 * r["abs_logit_change"]["p99"] * (1 - 1e-12))

@@ -28,7 +28,8 @@ def test_test_command_installs_before_it_tests_and_fails_on_no_tests():
 
 # Markdown names that a tracked file mentions but that are outputs, written by the commands, not documents of the repo.
 GENERATED_MD = {"out/RESULTS.md", "RUNS_DIR/RESULTS.md", "$out/RESULTS.md", "$work/report/RESULTS.md",
-                "report.md", "greedy.md", "OUT/report.md", "OUT/greedy.md", "DIR/report.md"}  # written into a sweep folder
+                "report.md", "greedy.md", "OUT/report.md", "OUT/greedy.md", "DIR/report.md",
+                "runs/sweeps/ema/report.md", "runs/report/RESULTS.md"}  # written into a sweep folder
 
 
 def test_every_markdown_file_a_tracked_file_mentions_exists_in_the_repository():
