@@ -503,6 +503,16 @@ MUTANTS = [
     M("evaluate: photos ignore --max-image-pixels", "fgvc_ref/evaluate.py", "images.append(stored_image(r.path, preprocessing, max_pixels=max_pixels))", "images.append(stored_image(r.path, preprocessing))",
       (EX + "::test_evaluate_on_photos_matches_nfd_class_folders_to_the_models_names_and_reads_a_large_jpeg_as_predict_does",)),
     M("gallery: a large JPEG not read reduced", "fgvc_ref/gallery.py", "max_reduction=lambda w, h: min(w, h) / size,", "max_reduction=None,", (G + "::test_the_gallery_reads_a_large_jpeg_reduced_and_a_large_png_with_the_option",)),
+    # --- the README's commands, as a user runs them -------------------------------------------
+    M("README: a command names a run the quick start does not write", "README.md", ".venv/bin/python -m fgvc_ref evaluate runs/export/model.int8.onnx",
+      ".venv/bin/python -m fgvc_ref evaluate runs/export/model.int8.onnx.bak", ("tests/test_readme.py::test_every_readme_command_runs_as_written_after_the_quick_start_and_leaves_the_repository_clean",)),
+    M("README: an output written into a tracked folder", "README.md", "--json runs/latency.json", "--json results/latency-readme.json",
+      ("tests/test_readme.py::test_every_readme_command_runs_as_written_after_the_quick_start_and_leaves_the_repository_clean", "tests/test_readme.py::test_every_output_path_a_readme_command_names_is_git_ignored")),
+    M("README: a box outside the photo", "README.md", "00001.jpg --box 11,2,59,30   # in ONNX Runtime", "00001.jpg --box 11,2,259,30   # in ONNX Runtime", ("tests/test_readme.py::test_every_readme_command_runs_as_written_after_the_quick_start_and_leaves_the_repository_clean",)),
+    M("README: the offline message not the code's", "fgvc_ref/model.py", "(TORCH_HOME moves that folder)", "(TORCH_HOME moves it)",
+      ("tests/test_readme.py::test_the_offline_message_the_readme_shows_is_the_one_training_prints",)),
+    M("int8 table: the at-risk share inverted", "bench/int8_margins.py", "| {r['at_risk_share']:.1f}% |", "| {100 - r['at_risk_share']:.1f}% |",
+      ("tests/test_results.py",)),
 ]
 
 # Mutants that cannot change any result, with the reason (none at present).

@@ -88,9 +88,10 @@ def test_pyproject_and_readme_give_the_same_python_version_and_it_is_the_one_run
     assert sys.version_info[:2] >= tuple(map(int, minimum))
 
 
-def readme_commands() -> list[str]:
-    """Every command line the README shows: the lines of its bash blocks and the `$ ` lines of its text blocks."""
-    text = (ROOT / "README.md").read_text()
+def readme_commands(text: str | None = None) -> list[str]:
+    """Every command line the README (or ``text``, a part of it) shows: the lines of its bash blocks and the `$ `
+    lines of its text blocks."""
+    text = (ROOT / "README.md").read_text() if text is None else text
     lines = []
     for kind, body in re.findall(r"```(bash|text)\n(.*?)\n```", text, re.S):
         for line in body.splitlines():
