@@ -401,3 +401,37 @@ def test_on_epoch_sees_each_row_after_its_checkpoint_and_its_exception_ends_the_
     assert set(_children()) <= before  # no worker outlives the run
     summary = train(recipe, load_data(cache), tmp_path / "run", seed=0, device="cpu", progress=False)
     assert summary["epochs_run"] == 4
+
+
+class _Keys(torch.utils.data.Dataset):
+    """The reference path's dataset shape: an item per (epoch, index) key; here the index itself."""
+
+    def __getitem__(self, key):
+        return torch.tensor(key[1])
+
+
+def test_closing_the_reference_loader_stops_its_workers_while_the_epoch_loop_still_holds_its_iterator():
+    """A pruned or failed run unwinds through the epoch loop, and the traceback keeps the loop's batch iterator alive:
+    close() must stop the persistent workers itself, not leave them to whoever drops the last reference."""
+    from fgvc_ref.train import _EpochLoader
+
+    before = set(_children())
+    loader = _EpochLoader(_Keys(), workers=2)
+    held = loader.batches(0, torch.arange(8), [(0, 4), (4, 8)], 0)
+    assert next(held).tolist() == [0, 1, 2, 3]
+    assert len(set(_children()) - before) == 2
+    loader.close()
+    assert set(_children()) <= before, "workers alive after close()"
+    del held
+
+
+def test_the_summary_gives_the_validation_and_test_numbers_of_the_weights_it_reports():
+    """A search reads ``last_val_acc``: the EMA's when the run reports the EMA, the raw model's otherwise."""
+    from types import SimpleNamespace
+
+    from fgvc_ref.train import _summary
+
+    row = {"epoch": 0, "val_acc": 10.0, "ema_val_acc": 20.0, "test_acc": 30.0, "ema_test_acc": 40.0, "epoch_s": 1.0, "img_per_s": 5.0}
+    for has_ema, val, test in ((True, 20.0, 40.0), (False, 10.0, 30.0)):
+        s = _summary(STAGES["ema"], {"history": [row], "best_epoch": 0}, 0, SimpleNamespace(name="d"), "fast", 1, has_ema)
+        assert (s["reported"], s["last_val_acc"], s["last_test_acc"]) == ("ema" if has_ema else "raw", val, test)
