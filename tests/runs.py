@@ -1,6 +1,7 @@
 """Shared helpers for the training and reliability tests: a tiny cached dataset and run comparisons."""
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -125,3 +126,15 @@ def make_open_set_run(root: Path, stage: str = "base", *extra: str) -> tuple[Pat
                  str(root / "run"), "--quiet"]) == 0
     return cache, split, root / "run"
 
+
+def children() -> set[int]:
+    """pids of this process's live children (DataLoader workers among them), zombies excluded."""
+    me, found = str(os.getpid()), set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found

@@ -20,7 +20,7 @@ pytest.importorskip("optuna")
 
 from fgvc_ref.cli import main  # noqa: E402
 from fgvc_ref.sweep import parse_param, run_name, run_sweep  # noqa: E402
-from runs import ROOT, TINY  # noqa: E402
+from runs import ROOT, TINY, children  # noqa: E402
 
 SETS = [*TINY, "path=fast"]
 FAST = dict(stage="cosine", epochs=2, sets=SETS, threads=1, heartbeat=1)
@@ -121,31 +121,18 @@ def test_a_worker_killed_in_a_trial_is_failed_retried_by_the_other_and_resumes_t
 # --- pruning ----------------------------------------------------------------------------------------
 
 
-def _children() -> set[int]:
-    me = str(os.getpid())
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[1] == me and fields[0] != "Z":
-            found.add(int(stat.parent.name))
-    return found
-
-
 def test_a_diverging_lr_is_pruned_at_once_and_leaves_no_process(cache, tmp_path):
     """lr_scale 1e20 makes the loss non-finite in the second epoch: the trial is pruned (not failed), its run stopped there, and
     the reference path's DataLoader workers are gone; the sane point completes."""
     out = tmp_path / "s"
-    before = _children()
+    before = children()
     counts = run_sweep(params=["lr_scale=1,1e20"], data=str(cache), out=out, seeds=1, **{**FAST, "epochs": 3,
                        "sets": [*TINY, "path=reference", "workers=2"]}, say=lambda line: None)
     rows = {r["params"]["lr_scale"]: r for r in trials_of(out)}
     assert counts == {"complete": 1, "pruned": 1}
     assert rows[1e20]["state"] == "PRUNED" and "non-finite loss" in rows[1e20]["pruned_because"]
     assert rows[1.0]["state"] == "COMPLETE"
-    assert _children() <= before
+    assert children() <= before
 
 
 def test_a_pruned_trial_stops_after_the_epoch_the_pruner_decides_at(cache, tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from fgvc_ref.cli import main
 from fgvc_ref.data.sources import load_data
 from fgvc_ref.recipe import STAGES, apply_overrides
 from fgvc_ref.train import train
-from runs import ROOT, TINY, final_state, history, tiny
+from runs import ROOT, TINY, children, final_state, history, tiny
 
 # --- every stage, end to end -------------------------------------------------------------------
 
@@ -338,19 +338,6 @@ def test_an_ema_decay_clamped_to_zero_is_explained_and_a_small_one_is_not_printe
 # --- what a search needs: no test split, a word after each epoch, nothing left running ---------------------
 
 
-def _children() -> list[int]:
-    """pids of this process's live children (DataLoader workers among them)."""
-    me, found = str(os.getpid()), []
-    for stat in __import__("pathlib").Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[1] == me and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
 def test_a_run_without_a_test_split_selects_on_validation_and_never_reads_test(cache, tmp_path, monkeypatch):
     """load_train on a cache whose test split is gone: the run trains, logs validation only, and its summary has no test
     number; the cache loader is never asked for the test split."""
@@ -393,12 +380,12 @@ def test_on_epoch_sees_each_row_after_its_checkpoint_and_its_exception_ends_the_
             raise Pruned
 
     recipe = tiny("random_erasing", 4, f"path={path}", f"workers={workers}")
-    before = set(_children())
+    before = children()
     with pytest.raises(Pruned):
         train(recipe, load_data(cache), tmp_path / "run", seed=0, device="cpu", progress=False, on_epoch=hook)
     assert [(e, c[-1]) for e, c, _ in seen] == [(0, "checkpoint-e00001-s0000000.pt"), (1, "checkpoint-e00002-s0000000.pt")]
     assert [acc for *_, acc in seen] == [r["test_acc"] for r in history(tmp_path / "run")]
-    assert set(_children()) <= before  # no worker outlives the run
+    assert children() <= before  # no worker outlives the run
     summary = train(recipe, load_data(cache), tmp_path / "run", seed=0, device="cpu", progress=False)
     assert summary["epochs_run"] == 4
 
@@ -415,13 +402,13 @@ def test_closing_the_reference_loader_stops_its_workers_while_the_epoch_loop_sti
     close() must stop the persistent workers itself, not leave them to whoever drops the last reference."""
     from fgvc_ref.train import _EpochLoader
 
-    before = set(_children())
+    before = children()
     loader = _EpochLoader(_Keys(), workers=2)
     held = loader.batches(0, torch.arange(8), [(0, 4), (4, 8)], 0)
     assert next(held).tolist() == [0, 1, 2, 3]
-    assert len(set(_children()) - before) == 2
+    assert len(children() - before) == 2
     loader.close()
-    assert set(_children()) <= before, "workers alive after close()"
+    assert children() <= before, "workers alive after close()"
     del held
 
 
